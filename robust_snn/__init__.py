@@ -1,0 +1,26 @@
+"""robust-snn: spiking networks that work on every chip off the line.
+
+The pipeline, one subpackage per stage: ``data`` -> ``core`` (the network) -> ``training`` (methods and the
+loop) -> device simulation -> readiness scoring -> export. ``io`` holds the file formats.
+"""
+
+__version__ = "0.1.0"
+
+from .core import (  # noqa: E402
+    FAMILIES,
+    LIFLayer,
+    NetworkConfig,
+    SNNClassifier,
+    functional_forward,
+    parameter_families,
+    physical_parameters,
+)
+from .data import load_dataset  # noqa: E402
+from .io.model_file import load_model, save_model  # noqa: E402
+from .training import METHODS, TrainConfig, evaluate, fit, make_method  # noqa: E402
+
+__all__ = [
+    "FAMILIES", "METHODS", "LIFLayer", "NetworkConfig", "SNNClassifier", "TrainConfig", "__version__",
+    "evaluate", "fit", "functional_forward", "load_dataset", "load_model", "make_method",
+    "parameter_families", "physical_parameters", "save_model",
+]

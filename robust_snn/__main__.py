@@ -1,0 +1,7 @@
+"""``python -m robust_snn`` == ``robust-snn``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

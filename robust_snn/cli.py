@@ -1,0 +1,142 @@
+"""The ``robust-snn`` command line: a thin shell over the public API (see ``shared/CLI.md``).
+
+Exit status 0 on success, 2 for a usage error or bad input (one line on stderr, no traceback), 1 for an
+internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .config import ConfigError, load_toml
+from .data import DataError
+from .io.atomic import OutputError, write_json_atomic
+from .io.tensors import FileFormatError
+
+USER_ERRORS = (ConfigError, DataError, FileFormatError, OutputError)
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from .training.methods import METHODS
+
+    rows = [{"name": name, "summary": cls.summary, "hyperparameters": cls().hyperparameters()}
+            for name, cls in sorted(METHODS.items())]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        hp = ", ".join(f"{k}={v}" for k, v in row["hyperparameters"].items()) or "no hyperparameters"
+        print(f"{row['name']:<16} {row['summary']}\n{'':<16} {hp}")
+    return 0
+
+
+def _sections(config_file: str | None) -> dict[str, Any]:
+    if config_file is None:
+        return {}
+    data = load_toml(config_file)
+    unknown = sorted(set(data) - {"network", "train", "method"})
+    if unknown:
+        raise ConfigError(f"{config_file}: unknown section(s) {', '.join(unknown)}; known: network, train, method")
+    return data
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .core.network import NetworkConfig, SNNClassifier
+    from .data import load_dataset
+    from .io.model_file import save_model
+    from .training import TrainConfig, fit, make_method
+
+    sections = _sections(args.config)
+    train_dict = dict(sections.get("train", {}))
+    if args.epochs is not None:
+        train_dict["epochs"] = args.epochs
+    if args.seed is not None:
+        train_dict["seed"] = args.seed
+    train_config = TrainConfig.from_dict(train_dict)
+    method_section = dict(sections.get("method", {}))
+    method_name = args.method or method_section.pop("name", "standard")
+    method_section.pop("name", None)
+    method = make_method(method_name, method_section)
+
+    train_set = load_dataset(args.data, "train")
+    val_set = load_dataset(args.data, "val")
+    x0, _ = train_set[0]
+    labels = {int(train_set[i][1]) for i in range(len(train_set))}
+    net_dict = {"n_in": int(x0.shape[-1]), "n_classes": max(labels) + 1, "seed": train_config.seed,
+                **sections.get("network", {})}
+    model = SNNClassifier(NetworkConfig.from_dict(net_dict))
+
+    out = Path(args.out)
+    checkpoint = out.with_name(out.name + ".ckpt")
+    describe = {"data": args.data, "network": model.config.to_dict()}
+    result = fit(model, train_set, val_set, method, train_config, checkpoint=checkpoint, resume=args.resume,
+                 progress=not args.quiet, describe=describe)
+    effective = {"network": model.config.to_dict(), "train": train_config.__dict__, "method": method.describe()}
+    save_model(out, result.model, method=method.describe(), data=args.data, training=effective["train"],
+               history=result.history)
+    write_json_atomic(out.with_name(out.name + ".config.json"), effective)
+    best = result.best_val_accuracy
+    print(f"wrote {out} (best epoch {result.best_epoch}, val accuracy {best:.4f})" if best is not None
+          else f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robust-snn",
+        description="Train spiking networks that keep working on every chip off the line.",
+        epilog="example: robust-snn train --data synth-kws --method standard --out model.rsnn",
+    )
+    parser.add_argument("--version", action="version", version=f"robust-snn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("methods", help="list training methods and their hyperparameters",
+                       epilog="example: robust-snn methods --json")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_methods)
+
+    p = sub.add_parser("train", help="train a network; writes MODEL (and MODEL.ckpt while training)",
+                       epilog="example: robust-snn train --data shd:~/data/shd --method standard "
+                              "--epochs 20 --out shd.rsnn")
+    p.add_argument("--data", required=True, help="data SPEC: synth-kws, speech-commands:PATH or shd:PATH")
+    p.add_argument("--method", default=None, help="training method (see `robust-snn methods`)")
+    p.add_argument("--out", required=True, help="model file to write")
+    p.add_argument("--epochs", type=int, default=None, help="number of epochs (overrides the config)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
+    p.add_argument("--config", default=None, help="TOML file with [network], [train] and [method] sections")
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except USER_ERRORS as exc:
+        print(f"robust-snn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        from .training import TrainingDiverged
+
+        if not isinstance(exc, TrainingDiverged):
+            raise
+        print(f"robust-snn {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

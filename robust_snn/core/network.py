@@ -1,0 +1,143 @@
+"""The classifier network: stacked :class:`LIFLayer` s and a readout, built from a frozen config.
+
+``SNNClassifier(config)(x)`` maps ``(batch, time, n_in)`` to logits ``(batch, n_classes)``. The config is the
+architecture's whole description: it is what model files store, so a file rebuilds its network without code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..config import ConfigError, build_dataclass
+from .lif import LIFLayer
+from .parameters import FAMILIES, parameter_families, physical_name
+from .readout import LeakyReadout, SpikeMeanReadout
+from .surrogates import SURROGATES, Surrogate
+
+READOUTS = ("spike_mean", "leaky")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of an :class:`SNNClassifier`. Times in seconds.
+
+    ``trainable`` names the parameter families the optimiser updates; the others stay at their initial
+    values (the paper trains weights and biases and keeps time constants and thresholds fixed).
+    """
+
+    n_in: int = 16
+    hidden: tuple[int, ...] = (64,)
+    n_classes: int = 10
+    dt: float = 1e-2
+    tau_mem: float = 0.1
+    tau_syn: float = 0.05
+    threshold: float = 1.0
+    recurrent: bool = False
+    adaptive: bool = False
+    tau_adapt: float = 1.0
+    adapt_strength: float = 0.1
+    readout: str = "spike_mean"
+    surrogate: str = "fast_sigmoid"
+    surrogate_scale: float | None = None
+    trainable: tuple[str, ...] = ("weights", "biases")
+    init_gain: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_in", "n_classes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"network.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"network.hidden must be a non-empty list of sizes >= 1, got {list(self.hidden)!r}")
+        for name in ("dt", "tau_mem", "tau_syn", "threshold", "tau_adapt", "adapt_strength", "init_gain"):
+            value = getattr(self, name)
+            if not value > 0 or value == float("inf"):
+                raise ConfigError(f"network.{name} must be a positive finite number, got {value!r}")
+        if self.readout not in READOUTS:
+            raise ConfigError(f"network.readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        if self.surrogate not in SURROGATES:
+            raise ConfigError(f"network.surrogate must be one of {', '.join(SURROGATES)}, got {self.surrogate!r}")
+        unknown = [f for f in self.trainable if f not in FAMILIES]
+        if unknown:
+            raise ConfigError(f"network.trainable has unknown families {unknown}; known: {', '.join(FAMILIES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"], d["trainable"] = list(self.hidden), list(self.trainable)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "network") -> "NetworkConfig":
+        return build_dataclass(cls, data, where)
+
+
+class SNNClassifier(nn.Module):
+    """Feed-forward (optionally recurrent, adaptive) CuBa-LIF classifier. ``(batch, time, n_in) -> logits``."""
+
+    def __init__(self, config: NetworkConfig | None = None, **overrides: Any) -> None:
+        super().__init__()
+        if config is None:
+            config = NetworkConfig(**overrides)
+        elif overrides:
+            config = NetworkConfig(**{**config.to_dict(), **overrides})
+        self.config = config
+        gen = torch.Generator().manual_seed(config.seed)
+        surrogate = Surrogate(config.surrogate, config.surrogate_scale)
+        sizes = (config.n_in, *config.hidden)
+        self.layers = nn.ModuleList(
+            LIFLayer(
+                n_in,
+                n_out,
+                dt=config.dt,
+                tau_mem=config.tau_mem,
+                tau_syn=config.tau_syn,
+                threshold=config.threshold,
+                recurrent=config.recurrent,
+                adaptive=config.adaptive,
+                tau_adapt=config.tau_adapt,
+                adapt_strength=config.adapt_strength,
+                surrogate=surrogate,
+                init_gain=config.init_gain,
+                generator=gen,
+            )
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        )
+        if config.readout == "spike_mean":
+            self.readout: nn.Module = SpikeMeanReadout(sizes[-1], config.n_classes, generator=gen)
+        else:
+            self.readout = LeakyReadout(
+                sizes[-1], config.n_classes, dt=config.dt, tau_mem=config.tau_mem, tau_syn=config.tau_syn,
+                generator=gen,
+            )
+        set_trainable(self, config.trainable)
+
+    def hidden_spikes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Spike trains of every hidden layer, each ``(batch, time, n_hidden)``."""
+        out = []
+        for layer in self.layers:
+            x = layer(x)
+            out.append(x)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.config.n_in:
+            raise ValueError(
+                f"expected input of shape (batch, time, {self.config.n_in}), got {tuple(x.shape)}"
+            )
+        for layer in self.layers:
+            x = layer(x)
+        return self.readout(x)
+
+
+def set_trainable(model: nn.Module, families: tuple[str, ...] | list[str]) -> None:
+    """Set ``requires_grad`` on every parameter leaf by its family (works on any module)."""
+    fam = parameter_families(model)
+    for name, param in model.named_parameters():
+        param.requires_grad_(fam[physical_name(model, name)] in families)
+
+
+__all__ = ["NetworkConfig", "SNNClassifier", "READOUTS", "set_trainable"]

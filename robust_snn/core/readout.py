@@ -1,0 +1,78 @@
+"""Classification readouts: from hidden spike trains ``(batch, time, n_in)`` to logits ``(batch, classes)``.
+
+- :class:`SpikeMeanReadout` (the paper's): ``logits = W mean_t S[t] + b``. Linear, so it equals a dense layer
+  applied at every step followed by a mean over time (how it maps onto Rockpool and chips).
+- :class:`LeakyReadout`: a non-spiking current-based leaky integrator per class (the LIF equations of
+  :mod:`robust_snn.core.lif` without threshold), ``logits = mean_t V[t]``. Maps onto a Rockpool ``LIFTorch``
+  whose threshold is infinite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .lif import _full, decay
+from .parameters import PositiveParameter
+
+
+class SpikeMeanReadout(nn.Module):
+    """``logits = W mean_t x[t] + b``; ``weight`` ``(classes, n_in)``, ``bias`` ``(classes,)``."""
+
+    param_families = {"weight": "weights", "bias": "biases"}
+
+    def __init__(self, n_in: int, n_classes: int, *, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.n_in, self.n_classes = n_in, n_classes
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter((torch.rand(n_classes, n_in, generator=generator) * 2 - 1) * bound * 4)
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        return spikes.mean(1) @ self.weight.t() + self.bias
+
+
+class LeakyReadout(nn.Module):
+    """Non-spiking leaky integrator: ``I = beta (I + W x)``, ``V = alpha V + I + b``, ``logits = mean_t V``."""
+
+    param_families = {"weight": "weights", "bias": "biases", "tau_mem": "taus", "tau_syn": "taus"}
+    tau_mem = PositiveParameter("membrane time constant (s), (classes,)")
+    tau_syn = PositiveParameter("synaptic time constant (s), (classes,)")
+
+    def __init__(
+        self,
+        n_in: int,
+        n_classes: int,
+        *,
+        dt: float = 1e-2,
+        tau_mem: float | torch.Tensor = 0.1,
+        tau_syn: float | torch.Tensor = 0.05,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_in, self.n_classes, self.dt = n_in, n_classes, float(dt)
+        tau_mem_t, tau_syn_t = _full(n_classes, tau_mem, "tau_mem"), _full(n_classes, tau_syn, "tau_syn")
+        gain = (1 - decay(self.dt, tau_mem_t).mean()) * (1 - decay(self.dt, tau_syn_t).mean())
+        bound = float(gain) / math.sqrt(n_in) * 4
+        self.weight = nn.Parameter((torch.rand(n_classes, n_in, generator=generator) * 2 - 1) * bound)
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+        self.tau_mem = tau_mem_t
+        self.tau_syn = tau_syn_t
+
+    def membrane(self, x: torch.Tensor) -> torch.Tensor:
+        """Membrane trace ``(batch, time, classes)``."""
+        alpha, beta, bias = decay(self.dt, self.tau_mem), decay(self.dt, self.tau_syn), self.bias
+        drive = torch.addcmul((1 - beta) * bias, torch.matmul(x, self.weight.t()), beta)
+        u = bias.expand(x.shape[0], self.n_classes)
+        v = torch.zeros_like(u)
+        trace = []
+        for drive_t in drive.unbind(1):
+            u = torch.addcmul(drive_t, u, beta)
+            v = torch.addcmul(u, v, alpha)
+            trace.append(v)
+        return torch.stack(trace, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.membrane(x).mean(1)

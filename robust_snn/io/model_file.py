@@ -1,0 +1,81 @@
+"""Self-describing model files (``.rsnn``): safetensors weights + the JSON needed to rebuild the network.
+
+The metadata holds the architecture (:class:`~robust_snn.core.network.NetworkConfig`), the front end, the
+training method and its hyperparameters, the data spec and the package version, so a file is understood
+without the script that made it. Loading rebuilds the network from the JSON and copies tensors in by name;
+nothing in the file is executed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..config import ConfigError
+from ..core.network import NetworkConfig, SNNClassifier
+from .tensors import FileFormatError, load_tensors, save_tensors
+
+MODEL_FORMAT = "robust-snn-model"
+FORMAT_VERSION = 1
+
+
+def model_metadata(model: SNNClassifier, **info: Any) -> dict[str, Any]:
+    """The metadata document of a model file; ``info`` adds method, data, front_end, training, ..."""
+    return {
+        "format": MODEL_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "kind": type(model).__name__,
+        "architecture": model.config.to_dict(),
+        **{k: v for k, v in info.items() if v is not None},
+    }
+
+
+def save_model(path: str | Path, model: SNNClassifier, **info: Any) -> None:
+    """Write ``model`` atomically to ``path`` with its description (see :func:`model_metadata`)."""
+    if not isinstance(model, SNNClassifier):
+        raise TypeError(f"save_model stores SNNClassifier networks, got {type(model).__name__}")
+    save_tensors(path, dict(model.state_dict()), model_metadata(model, **info))
+
+
+def load_state_strict(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``tensors`` into ``model`` requiring exactly the same names, shapes and dtypes."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise FileFormatError(f"{source}: tensors do not match the architecture (missing {missing}, unexpected {extra})")
+    for name, value in tensors.items():
+        if value.shape != expected[name].shape or value.dtype != expected[name].dtype:
+            raise FileFormatError(
+                f"{source}: tensor {name!r} has shape {tuple(value.shape)} {value.dtype}, "
+                f"expected {tuple(expected[name].shape)} {expected[name].dtype}"
+            )
+        if not torch.isfinite(value).all():
+            raise FileFormatError(f"{source}: tensor {name!r} contains NaN or inf")
+    model.load_state_dict(tensors, strict=True)
+
+
+def read_model(path: str | Path) -> tuple[SNNClassifier, dict[str, Any]]:
+    """``(model, metadata)`` from a model file; the model is in eval mode."""
+    tensors, meta = load_tensors(path, MODEL_FORMAT)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise FileFormatError(f"{path}: unsupported model format version {meta.get('format_version')!r}")
+    if meta.get("kind") != "SNNClassifier":
+        raise FileFormatError(f"{path}: unknown model kind {meta.get('kind')!r}")
+    try:
+        config = NetworkConfig.from_dict(meta.get("architecture", {}), "architecture")
+    except ConfigError as exc:
+        raise FileFormatError(f"{path}: {exc}") from None
+    model = SNNClassifier(config)
+    load_state_strict(model, tensors, str(path))
+    return model.eval(), meta
+
+
+def load_model(path: str | Path) -> SNNClassifier:
+    """Load any robust-snn model file. ``model(x)`` maps ``(batch, time, channels)`` to logits."""
+    return read_model(path)[0]

@@ -1,0 +1,76 @@
+"""Batching a data set and measuring a model's loss and accuracy on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from ..data import DataError
+
+
+class Batches:
+    """Iterates ``(x, y)`` batches of a data set of ``(x, label)`` items; shuffled when given a generator.
+
+    ``x`` is stacked to ``(batch, time, channels)`` float32, ``y`` to ``(batch,)`` int64. A
+    ``TensorDataset`` is sliced directly instead of item by item.
+    """
+
+    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator | None = None) -> None:
+        self.data, self.batch_size, self.generator = data, batch_size, generator
+        self.n = len(data)  # type: ignore[arg-type]
+        if self.n == 0:
+            raise DataError("the data set is empty")
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(self.n, generator=self.generator) if self.generator is not None else torch.arange(self.n)
+        tensors = self.data.tensors if isinstance(self.data, TensorDataset) else None
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            if tensors is not None:
+                x, y = tensors[0][idx], tensors[1][idx]
+            else:
+                items = [self.data[int(i)] for i in idx]
+                x = torch.stack([torch.as_tensor(item[0]) for item in items])
+                y = torch.as_tensor([int(item[1]) for item in items])
+            x = x.to(torch.float32)
+            # A NaN input does not reach the loss (v >= threshold is False for NaN) and would silently act as
+            # "no spike"; name it instead.
+            bad = ~torch.isfinite(x).flatten(1).all(1)
+            if bad.any():
+                raise DataError(f"NaN or inf in input sample {int(idx[bad.nonzero()[0, 0]])}")
+            yield x, y.to(torch.int64)
+
+
+def iterate_batches(data: Dataset, batch_size: int, generator: torch.Generator | None = None) -> Batches:
+    return Batches(data, batch_size, generator)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float
+    accuracy: float
+    n: int
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256) -> Evaluation:
+    """Mean cross-entropy and accuracy of ``model`` on ``data`` (eval mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    loss = correct = 0.0
+    n = 0
+    for x, y in iterate_batches(data, batch_size):
+        logits = model(x)
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += float((logits.argmax(1) == y).sum())
+        n += len(y)
+    model.train(was_training)
+    return Evaluation(loss / n, correct / n, n)

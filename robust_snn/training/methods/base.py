@@ -1,0 +1,82 @@
+"""The method interface: one object, one job.
+
+Given a model, its physical parameter dict (:func:`~robust_snn.core.parameters.physical_parameters`,
+differentiable w.r.t. the trainable leaves), a batch and a random generator, a method returns the loss to
+minimise and metrics to log. The trainer composes methods; it never special-cases one. Adding a method is
+one small file: subclass :class:`Method`, give it a frozen ``Config`` dataclass of hyperparameters, and
+decorate it with :func:`register_method`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from ...config import ConfigError, build_dataclass
+
+
+@dataclass
+class StepResult:
+    """What a method returns for one batch: the loss, the nominal logits, and scalar metrics to log."""
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """A method without hyperparameters."""
+
+
+class Method(ABC):
+    """Base class of training methods. Subclasses set ``name``, ``summary`` and ``Config``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @abstractmethod
+    def loss(
+        self,
+        model: nn.Module,
+        params: dict[str, torch.Tensor],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        generator: torch.Generator,
+    ) -> StepResult:
+        """Loss for the batch ``x`` ``(batch, time, channels)``, labels ``y`` ``(batch,)``."""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "hyperparameters": self.hyperparameters()}
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: make a method selectable by name (CLI, TOML, API)."""
+    if cls.name in METHODS:
+        raise ValueError(f"method {cls.name!r} registered twice")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def make_method(name: str, hyperparameters: Mapping[str, Any] | None = None) -> Method:
+    """Instantiate the method ``name`` with validated hyperparameters (errors name the field)."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+    cls = METHODS[name]
+    config = build_dataclass(cls.Config, dict(hyperparameters or {}), f"method.{name}")
+    return cls(config)

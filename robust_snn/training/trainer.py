@@ -1,0 +1,202 @@
+"""``fit``: the training loop shared by every method.
+
+Adam with a step learning-rate schedule (the paper's: full rate for the first 80% of epochs, then x0.1),
+validation every epoch with the best-validation rule, a progress bar, and a checkpoint written atomically after
+every epoch. Randomness (shuffling, the method's noise and attacks) comes from generators derived from
+``(seed, epoch)``, so a run resumed from its last checkpoint continues bit for bit as if never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..config import ConfigError, build_dataclass
+from ..core.parameters import physical_parameters
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .evaluate import evaluate, iterate_batches
+from .methods import Method
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says where and which checkpoint is the last good one."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. ``lr_decay_at`` is the fraction of epochs after which lr is multiplied by
+    ``lr_decay_factor`` (paper: 0.8 and 0.1). ``grad_clip`` is a max global gradient norm, or none."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_decay_at: float = 0.8
+    lr_decay_factor: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"train.epochs must be >= 1, got {self.epochs!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"train.lr must be a positive number, got {self.lr!r}")
+        if not 0 <= self.lr_decay_at <= 1:
+            raise ConfigError(f"train.lr_decay_at must be in [0, 1], got {self.lr_decay_at!r}")
+        if not 0 < self.lr_decay_factor <= 1:
+            raise ConfigError(f"train.lr_decay_factor must be in (0, 1], got {self.lr_decay_factor!r}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"train.grad_clip must be > 0 or absent, got {self.grad_clip!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        return build_dataclass(cls, data, "train")
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of ``epoch`` (0-based)."""
+        return self.lr * (self.lr_decay_factor if epoch >= round(self.lr_decay_at * self.epochs) else 1.0)
+
+
+@dataclass
+class FitResult:
+    """History (one dict per epoch), the best epoch by validation accuracy, and the model (best weights)."""
+
+    model: nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_accuracy: float | None
+
+
+def derived_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
+    """An independent generator per ``(seed, epoch, stream)``: resuming at an epoch replays its draws."""
+    mixed = (seed * 1_000_003 + epoch * 7_919 + stream * 104_729) % (2**63 - 1)
+    return torch.Generator().manual_seed(mixed)
+
+
+def _trainable(model: nn.Module) -> list[torch.nn.Parameter]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("the model has no trainable parameters (check network.trainable)")
+    return params
+
+
+def _fingerprint(config: TrainConfig, method: Method, extra: Mapping[str, Any]) -> dict[str, Any]:
+    train = dataclasses.asdict(config)
+    train.pop("epochs")  # a resumed run may be extended
+    return {"train": train, "method": method.describe(), **extra}
+
+
+def fit(
+    model: nn.Module,
+    train_data: Dataset,
+    val_data: Dataset | None,
+    method: Method,
+    config: TrainConfig = TrainConfig(),
+    *,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    describe: Mapping[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    stop_after: int | None = None,
+) -> FitResult:
+    """Train ``model`` in place with ``method``; return the history and the best-validation model.
+
+    ``checkpoint``: file rewritten atomically after each epoch. With ``resume=True`` and an existing
+    checkpoint, training continues from it (the configuration must match, except ``epochs``).
+    ``describe``: extra JSON-able facts that must also match on resume (e.g. the data spec).
+    ``stop_after``: stop after this many epochs of this call (used to simulate an interrupted run).
+    """
+    params = _trainable(model)
+    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    fingerprint = _fingerprint(config, method, dict(describe or {}))
+    history: list[dict[str, float]] = []
+    start_epoch, best_epoch, best_acc, best_state = 0, -1, None, None
+
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint)
+        if state.fingerprint != fingerprint:
+            changed = sorted(k for k in set(state.fingerprint) | set(fingerprint)
+                             if state.fingerprint.get(k) != fingerprint.get(k))
+            raise ConfigError(f"cannot resume from {checkpoint}: its configuration differs in {', '.join(changed)}")
+        model.load_state_dict(state.model_state)
+        optimizer.load_state_dict(state.optimizer_state)
+        history, start_epoch = state.history, state.epoch + 1
+        best_epoch, best_acc, best_state = state.best_epoch, state.best_val_accuracy, state.best_state
+
+    progress_bar = _progress_factory(progress)
+    epochs_run = 0
+    for epoch in range(start_epoch, config.epochs):
+        if stop_after is not None and epochs_run >= stop_after:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(epoch)
+        shuffle_gen = derived_generator(config.seed, epoch, 0)
+        method_gen = derived_generator(config.seed, epoch, 1)
+        model.train()
+        total_loss = total_correct = total_seen = 0.0
+        batches = iterate_batches(train_data, config.batch_size, shuffle_gen)
+        bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
+        for step, (x, y) in enumerate(bar):
+            result = method.loss(model, physical_parameters(model), x, y, method_gen)
+            if not torch.isfinite(result.loss):
+                last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
+                raise TrainingDiverged(
+                    f"loss became {float(result.loss)} at epoch {epoch + 1}, batch {step + 1}; {last}. "
+                    "Lower the learning rate or check the input data for NaN/inf."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            n = len(y)
+            total_loss += float(result.loss.detach()) * n
+            total_correct += float((result.logits.detach().argmax(1) == y).sum())
+            total_seen += n
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", acc=f"{total_correct / total_seen:.3f}")
+        row = {"epoch": epoch + 1, "lr": config.lr_at(epoch), "train_loss": total_loss / max(total_seen, 1),
+               "train_accuracy": total_correct / max(total_seen, 1)}
+        if val_data is not None:
+            val = evaluate(model, val_data, config.batch_size)
+            row.update(val_loss=val.loss, val_accuracy=val.accuracy)
+            if best_acc is None or val.accuracy > best_acc:
+                best_epoch, best_acc = epoch, val.accuracy
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if checkpoint is not None:
+            save_checkpoint(
+                checkpoint,
+                Checkpoint(epoch, history, fingerprint, model.state_dict(), optimizer.state_dict(),
+                           best_epoch, best_acc, best_state),
+            )
+        epochs_run += 1
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history) - 1
+    model.eval()
+    return FitResult(model, history, best_epoch + 1 if best_epoch >= 0 else 0, best_acc)
+
+
+def _progress_factory(enabled: bool) -> Callable[[Iterator, str], Any]:
+    if not enabled:
+        return lambda it, desc: it
+    from tqdm.auto import tqdm
+
+    return lambda it, desc: tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
