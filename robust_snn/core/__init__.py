@@ -1,7 +1,7 @@
 """The spiking core: CuBa-LIF layers, readouts, the classifier network and parameter families."""
 
 from .lif import LIFLayer, LIFState, decay
-from .network import READOUTS, NetworkConfig, SNNClassifier, set_trainable
+from .network import READOUTS, NetworkConfig, SNNClassifier, compile_model, set_trainable
 from .parameters import (
     FAMILIES,
     PositiveParameter,
@@ -16,6 +16,6 @@ from .surrogates import SURROGATES, Surrogate
 
 __all__ = [
     "FAMILIES", "READOUTS", "SURROGATES", "LIFLayer", "LIFState", "LeakyReadout", "NetworkConfig",
-    "PositiveParameter", "SNNClassifier", "SpikeMeanReadout", "Surrogate", "decay", "functional_forward",
+    "PositiveParameter", "SNNClassifier", "compile_model", "SpikeMeanReadout", "Surrogate", "decay", "functional_forward",
     "parameter_families", "physical_parameters", "set_trainable", "stored_parameters", "trainable_mask",
 ]

@@ -1,0 +1,186 @@
+"""Training-step speed of our CuBa-LIF core against Rockpool and snntorch, side by side in one process.
+
+Benchmark (issue "Foundation", item 6): 16 inputs -> 64 LIF -> 10 LIF, T = 100 steps, batch 128, one
+training step = forward + cross-entropy on the output spike counts + backward + Adam step, 2 threads.
+Every contender runs the same network shape and the same loss and trains the same parameters: weights and
+biases (our default and the paper's; snntorch's default; Rockpool would also train its time constants and
+thresholds, which we freeze for it so that all do the same work). ``ours_eager_all_trainable`` shows our cost
+when time constants and thresholds are trained too. The median over ``--repeats`` steps is reported after
+``--warmup`` steps. Ratios are ours divided by theirs (lower is better):
+
+- ``eager_vs_rockpool``: ours eager / Rockpool ``LinearTorch`` + ``LIFTorch``
+- ``eager_vs_snntorch_synaptic``: ours eager / snntorch ``Synaptic``
+- ``compiled_vs_rockpool``: ours under ``torch.compile`` / Rockpool
+
+Usage: ``python benchmarks/bench_core.py [--json FILE|-] [--repeats N] [--no-compile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from typing import Callable
+
+import torch
+from torch import nn
+
+N_IN, N_HID, N_OUT, T, BATCH = 16, 64, 10, 100, 128
+
+
+class Ours(nn.Module):
+    def __init__(self, all_trainable: bool = False) -> None:
+        super().__init__()
+        from robust_snn.core import LIFLayer, set_trainable
+
+        g = torch.Generator().manual_seed(0)
+        self.l1 = LIFLayer(N_IN, N_HID, dt=1e-3, tau_mem=0.02, tau_syn=0.01, generator=g)
+        self.l2 = LIFLayer(N_HID, N_OUT, dt=1e-3, tau_mem=0.02, tau_syn=0.01, generator=g)
+        if not all_trainable:
+            set_trainable(self, ("weights", "biases"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.l2(self.l1(x))
+
+
+class Rockpool(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        from rockpool.nn.combinators import Sequential
+        from rockpool.nn.modules import LIFTorch, LinearTorch
+
+        self.net = Sequential(
+            LinearTorch((N_IN, N_HID)), LIFTorch((N_HID,), dt=1e-3),
+            LinearTorch((N_HID, N_OUT)), LIFTorch((N_OUT,), dt=1e-3),
+        )
+        for name, param in self.net.named_parameters():
+            param.requires_grad_(name.endswith(("weight", "bias")))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.net.reset_state()
+        out, _, _ = self.net(x)
+        return out
+
+
+class SnnTorch(nn.Module):
+    def __init__(self, synaptic: bool) -> None:
+        super().__init__()
+        import snntorch as snn
+
+        self.synaptic = synaptic
+        self.fc1, self.fc2 = nn.Linear(N_IN, N_HID), nn.Linear(N_HID, N_OUT)
+        make = (lambda: snn.Synaptic(alpha=0.9, beta=0.95)) if synaptic else (lambda: snn.Leaky(beta=0.95))
+        self.lif1, self.lif2 = make(), make()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.synaptic:
+            s1, m1 = self.lif1.init_synaptic()
+            s2, m2 = self.lif2.init_synaptic()
+        else:
+            m1, m2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+        cur1 = self.fc1(x)  # one matmul for all time steps
+        out = []
+        for c in cur1.unbind(1):
+            if self.synaptic:
+                spk1, s1, m1 = self.lif1(c, s1, m1)
+                spk2, s2, m2 = self.lif2(self.fc2(spk1), s2, m2)
+            else:
+                spk1, m1 = self.lif1(c, m1)
+                spk2, m2 = self.lif2(self.fc2(spk1), m2)
+            out.append(spk2)
+        return torch.stack(out, 1)
+
+
+def make_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(BATCH, T, N_IN, generator=g) * 2
+    y = torch.randint(0, N_OUT, (BATCH,), generator=g)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(forward(x).mean(1) * 10, y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def time_step(step: Callable[[], None], warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default=None, help="write {ms, ratios} JSON to FILE ('-' for stdout)")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile contender")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    warnings.filterwarnings("ignore")
+
+    contenders: dict[str, Callable[[], None]] = {}
+    ours = Ours()
+    contenders["ours_eager"] = make_step(ours, ours)
+    ours_all = Ours(all_trainable=True)
+    contenders["ours_eager_all_trainable"] = make_step(ours_all, ours_all)
+    if not args.no_compile:
+        from robust_snn.core import compile_model
+
+        compiled_model = Ours()
+        compiled = compile_model(compiled_model)
+        contenders["ours_compiled"] = make_step(compiled_model, compiled)
+    rockpool = Rockpool()
+    contenders["rockpool_LIFTorch"] = make_step(rockpool, rockpool)
+    syn = SnnTorch(synaptic=True)
+    contenders["snntorch_Synaptic"] = make_step(syn, syn)
+    leaky = SnnTorch(synaptic=False)
+    contenders["snntorch_Leaky"] = make_step(leaky, leaky)
+
+    ms: dict[str, float] = {}
+    for name, step in contenders.items():
+        warmup = args.warmup + (2 if name == "ours_compiled" else 0)
+        start = time.perf_counter()
+        ms[name] = time_step(step, warmup, args.repeats)
+        print(f"{name:<26} {ms[name]:8.2f} ms/step   (measured in {time.perf_counter() - start:.1f} s)",
+              file=sys.stderr)
+    ratios = {
+        "eager_vs_rockpool": ms["ours_eager"] / ms["rockpool_LIFTorch"],
+        "eager_vs_snntorch_synaptic": ms["ours_eager"] / ms["snntorch_Synaptic"],
+    }
+    if "ours_compiled" in ms:
+        ratios["compiled_vs_rockpool"] = ms["ours_compiled"] / ms["rockpool_LIFTorch"]
+
+    print(f"\n16 -> {N_HID} LIF -> {N_OUT} LIF, T={T}, batch {BATCH}, {args.threads} threads, "
+          f"median of {args.repeats} training steps")
+    print(f"{'contender':<26} {'ms/step':>9}")
+    for name, value in ms.items():
+        print(f"{name:<26} {value:9.2f}")
+    print("ratios (ours / theirs, lower is better):")
+    for name, value in ratios.items():
+        print(f"  {name:<28} {value:.3f}")
+    if args.json:
+        doc = json.dumps({"ms": ms, "ratios": ratios}, indent=2)
+        if args.json == "-":
+            print(doc)
+        else:
+            with open(args.json, "w") as fh:
+                fh.write(doc + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
