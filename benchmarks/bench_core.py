@@ -6,7 +6,8 @@ Every contender runs the same network shape and the same loss and trains the sam
 biases (our default and the paper's; snntorch's default; Rockpool would also train its time constants and
 thresholds, which we freeze for it so that all do the same work). ``ours_eager_all_trainable`` shows our cost
 when time constants and thresholds are trained too. The median over ``--repeats`` steps is reported after
-``--warmup`` steps. Ratios are ours divided by theirs (lower is better):
+``--warmup`` steps, all contenders measured round-robin (one step each in turn) so that noise from
+other load on the machine falls on all of them alike. Ratios are ours divided by theirs (lower is better):
 
 - ``eager_vs_rockpool``: ours eager / Rockpool ``LinearTorch`` + ``LIFTorch``
 - ``eager_vs_snntorch_synaptic``: ours eager / snntorch ``Synaptic``
@@ -109,15 +110,18 @@ def make_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor])
     return step
 
 
-def time_step(step: Callable[[], None], warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
+def time_interleaved(steps: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, float]:
+    """Median ms per step of each contender, measured round-robin so machine noise hits all alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,13 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     leaky = SnnTorch(synaptic=False)
     contenders["snntorch_Leaky"] = make_step(leaky, leaky)
 
-    ms: dict[str, float] = {}
-    for name, step in contenders.items():
-        warmup = args.warmup + (2 if name == "ours_compiled" else 0)
-        start = time.perf_counter()
-        ms[name] = time_step(step, warmup, args.repeats)
-        print(f"{name:<26} {ms[name]:8.2f} ms/step   (measured in {time.perf_counter() - start:.1f} s)",
-              file=sys.stderr)
+    print("warming up (torch.compile takes about a minute) ...", file=sys.stderr)
+    ms = time_interleaved(contenders, args.warmup, args.repeats)
     ratios = {
         "eager_vs_rockpool": ms["ours_eager"] / ms["rockpool_LIFTorch"],
         "eager_vs_snntorch_synaptic": ms["ours_eager"] / ms["snntorch_Synaptic"],

@@ -30,8 +30,10 @@ Shapes: input ``(batch, time, n_in)``, output spikes ``(batch, time, n_out)``. P
   spike-frequency adaptation, present only when ``adaptive=True``.
 
 The hot path is the time loop. Everything that does not depend on spikes (the input projection for all time
-steps, ``beta * W x + (1 - beta) b``) is computed in one batched operation before the loop; the loop then does
-one fused op per state update, which keeps the autograd graph small (4 ops per step feed-forward).
+steps, ``beta * W x + (1 - beta) b``) is computed in one batched operation before the loop. The loop itself
+runs in :class:`~robust_snn.core.lif_scan.LIFScan`, one autograd function with a hand-written backward pass
+(``use_scan = True``, the default); ``use_scan = False`` runs the same equations op by op under autograd,
+the reference the scan is tested against.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import torch
 from torch import nn
 
 from .parameters import PositiveParameter
+from .lif_scan import lif_scan
 from .surrogates import Surrogate
 
 
@@ -115,6 +118,7 @@ class LIFLayer(nn.Module):
         self.recurrent, self.adaptive = recurrent, adaptive
         self.surrogate = surrogate or Surrogate()
         self._spike = self.surrogate.function()
+        self.use_scan = True
 
         tau_mem_t = _full(n_out, tau_mem, "tau_mem")
         tau_syn_t = _full(n_out, tau_syn, "tau_syn")
@@ -155,9 +159,12 @@ class LIFLayer(nn.Module):
         # drive[t] = beta * W x[t] + (1 - beta) * b: the loop then tracks u = I_syn + b in one fused op.
         drive = torch.addcmul((1 - beta) * bias, torch.matmul(x, self.weight.t()), beta)
         w_rec_t = (self.w_rec * self._offdiag * beta[:, None]).t() if self.recurrent else None
-        if self.adaptive:
-            rho = decay(self.dt, self.tau_adapt)
-            kappa = self.adapt_strength
+        rho = decay(self.dt, self.tau_adapt) if self.adaptive else None
+        kappa = self.adapt_strength if self.adaptive else None
+        if self.use_scan:
+            out, vmem, u = lif_scan(drive, bias, alpha, beta, threshold, w_rec_t, rho, kappa,
+                                    self.surrogate.shape, self.surrogate.effective_scale)
+            return (out, LIFState(vmem, u - bias, out)) if record else out
 
         batch = x.shape[0]
         u = bias.expand(batch, self.n_out)

@@ -147,9 +147,14 @@ def compile_model(model: nn.Module, **kwargs: Any) -> Any:
     """Opt-in ``torch.compile`` of a model's forward (and, through AOTAutograd, its backward).
 
     The time loop is unrolled into one graph and fused by Inductor, which removes the per-step Python and
-    autograd overhead of eager mode. Compilation costs tens of seconds once per input shape, so it pays for
-    long training runs, not for a quick evaluation. Needs a C++ compiler on the machine (Inductor's CPU
-    backend). Returns the compiled callable; ``model`` itself is unchanged and shares the parameters.
+    autograd overhead of eager mode. The LIF layers are switched to their op-by-op path (``use_scan = False``,
+    same results): Inductor derives a better-fused backward from it than from our hand-written scan
+    (measured in ``benchmarks/bench_core.py``). Compilation costs tens of seconds once per input shape, so it
+    pays for long training runs, not for a quick evaluation. Needs a C++ compiler (Inductor's CPU backend).
+    Returns the compiled callable, which shares the parameters with ``model``.
     """
+    for module in model.modules():
+        if isinstance(module, LIFLayer):
+            module.use_scan = False
     options = {"dynamic": False, **kwargs}
     return torch.compile(model, **options)

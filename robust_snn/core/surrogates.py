@@ -119,6 +119,11 @@ class Surrogate:
     def effective_scale(self) -> float:
         return _SHAPES[self.name][1] if self.scale is None else float(self.scale)
 
+    @property
+    def shape(self) -> PseudoDerivative:
+        """The pseudo-derivative ``g(x, scale)`` (used by the fused LIF scan's backward pass)."""
+        return _SHAPES[self.name][0]
+
     def function(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         return _spike_function(self.name, self.effective_scale)
 
