@@ -9,6 +9,7 @@ every epoch. Randomness (shuffling, the method's noise and attacks) comes from g
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,8 @@ def _trainable(model: nn.Module) -> list[torch.nn.Parameter]:
 def _fingerprint(config: TrainConfig, method: Method, extra: Mapping[str, Any]) -> dict[str, Any]:
     train = dataclasses.asdict(config)
     train.pop("epochs")  # a resumed run may be extended
-    return {"train": train, "method": method.describe(), **extra}
+    # Through JSON, as stored in the checkpoint (tuples become lists), so that equal settings compare equal.
+    return json.loads(json.dumps({"train": train, "method": method.describe(), **extra}))
 
 
 def fit(
@@ -145,6 +147,7 @@ def fit(
         shuffle_gen = derived_generator(config.seed, epoch, 0)
         method_gen = derived_generator(config.seed, epoch, 1)
         model.train()
+        method.start_epoch(epoch)
         total_loss = total_correct = total_seen = 0.0
         batches = iterate_batches(train_data, config.batch_size, shuffle_gen)
         bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")

@@ -55,11 +55,37 @@ class Method(ABC):
     ) -> StepResult:
         """Loss for the batch ``x`` ``(batch, time, channels)``, labels ``y`` ``(batch,)``."""
 
+    def start_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch (0-based). Methods with state across batches reset it
+        here, so that a run resumed at an epoch boundary replays exactly."""
+
     def hyperparameters(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "hyperparameters": self.hyperparameters()}
+
+
+def relative_noise(
+    params: Mapping[str, torch.Tensor], names: list[str], sigma: float, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """``theta + stopgrad(|theta| * sigma * N(0, 1))`` for ``names`` (fresh draws from ``generator``)."""
+    out = dict(params)
+    for name in names:
+        theta = params[name]
+        noise = torch.randn(theta.shape, generator=generator, dtype=theta.dtype).to(theta.device)
+        out[name] = theta + (theta.abs() * sigma * noise).detach()
+    return out
+
+
+def names_in_families(model: nn.Module, families: tuple[str, ...]) -> list[str]:
+    """Physical parameter names of ``model`` whose family is in ``families``."""
+    from ...core.parameters import parameter_families
+
+    names = [n for n, f in parameter_families(model).items() if f in families]
+    if not names:
+        raise ConfigError(f"the model has no parameters in the families {list(families)}")
+    return names
 
 
 METHODS: dict[str, type[Method]] = {}

@@ -1,0 +1,91 @@
+"""``dropout``: dropout on hidden spiking units, p = 0.3 by default (the paper's dropout baseline).
+
+Each hidden unit of each sample is silenced with probability ``p`` for the whole sequence (one mask per
+sample and unit, held over time, drawn fresh each batch), and the survivors are scaled by ``1 / (1 - p)``
+so that the expected input to the next layer is unchanged (the paper's code omits this rescaling).
+Applied to the outputs of every spiking layer: ours (:class:`~robust_snn.core.lif.LIFLayer`), Rockpool's
+``LIFTorch`` and snntorch neurons (whose first output is the spike train).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...config import ConfigError
+from ...core.lif import LIFLayer
+from ...core.parameters import functional_forward
+from .base import Method, StepResult, register_method
+
+
+def spiking_layers(model: nn.Module) -> list[nn.Module]:
+    """Hidden spiking layers of any supported module type (ours, Rockpool, snntorch)."""
+    kinds: list[type] = [LIFLayer]
+    with contextlib.suppress(ImportError):
+        from rockpool.nn.modules import LIFTorch
+
+        kinds.append(LIFTorch)
+    with contextlib.suppress(ImportError):
+        from snntorch._neurons import SpikingNeuron
+
+        kinds.append(SpikingNeuron)
+    return [m for m in model.modules() if isinstance(m, tuple(kinds))]
+
+
+@contextlib.contextmanager
+def hidden_dropout(model: nn.Module, p: float, generator: torch.Generator) -> Iterator[None]:
+    """Within the block, every spiking layer's output is multiplied by a fresh scaled Bernoulli mask."""
+    layers = spiking_layers(model)
+    if not layers:
+        raise ConfigError("dropout found no spiking layers in the model (LIFLayer, LIFTorch or snntorch neurons)")
+
+    masks: dict[int, torch.Tensor] = {}
+
+    def mask_for(module: nn.Module, spikes: torch.Tensor) -> torch.Tensor:
+        # (batch, units) mask, drawn once per layer per block: a layer called step by step (snntorch) keeps
+        # the same mask over time, like a layer called once on the whole sequence.
+        key = id(module)
+        if key not in masks:
+            keep = torch.rand((spikes.shape[0], spikes.shape[-1]), generator=generator) >= p
+            masks[key] = keep.to(spikes.dtype).to(spikes.device) / (1.0 - p)
+        return masks[key][:, None, :] if spikes.dim() == 3 else masks[key]
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
+        if isinstance(output, tuple):
+            return (output[0] * mask_for(module, output[0]), *output[1:])
+        return output * mask_for(module, output)
+
+    handles = [layer.register_forward_hook(hook) for layer in layers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@dataclass(frozen=True)
+class DropoutConfig:
+    p: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.p < 1:
+            raise ConfigError(f"method.dropout.p must be in [0, 1), got {self.p!r}")
+
+
+@register_method
+class Dropout(Method):
+    name = "dropout"
+    summary = "cross-entropy with dropout on hidden spiking units, rescaled by 1/(1-p)"
+    Config = DropoutConfig
+
+    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+             generator: torch.Generator) -> StepResult:
+        with hidden_dropout(model, self.config.p, generator):
+            logits = functional_forward(model, params, x)
+        ce = F.cross_entropy(logits, y)
+        return StepResult(ce, logits, {"ce": float(ce.detach())})
