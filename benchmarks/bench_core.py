@@ -110,17 +110,28 @@ def make_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor])
     return step
 
 
-def time_interleaved(steps: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, float]:
-    """Median ms per step of each contender, measured round-robin so machine noise hits all alike."""
+def time_interleaved(
+    steps: dict[str, Callable[[], None]], warmup: int, repeats: int, block: int = 1
+) -> dict[str, float]:
+    """Median ms per step of each contender, measured round-robin so machine noise hits all alike.
+
+    Each turn runs ``block`` measured steps of one contender; with ``block > 1`` one unmeasured step
+    precedes them, so a contender does not pay for the previous one's threads (XLA's pool keeps spinning
+    for a while after a JAX step) or cache state.
+    """
     for step in steps.values():
         for _ in range(warmup):
             step()
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
+    rounds = -(-repeats // block)
+    for _ in range(rounds):
         for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
+            if block > 1:
+                step()
+            for _ in range(block):
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) * 1e3 for name, values in times.items()}
 
 

@@ -1,0 +1,177 @@
+"""Cost of one adversarial training step, against our standard step and Rockpool's JAX ``adversarial_loss``.
+
+Benchmark (issue "Robust training", item 4): 16 inputs -> 64 LIF -> 10 LIF, T = 100, batch 128, 2 threads,
+one training step = loss + gradient + Adam update; attack of 10 steps at eps 0.1 on weights and biases.
+Contenders, measured round-robin in blocks of ``--block`` steps (one unmeasured step first, so that a
+contender does not pay for the previous one's spinning threads) in one process, median of ``--repeats``:
+
+- ``standard``: our cross-entropy step;
+- ``adversarial``: our 10-step adversarial step (the paper's method);
+- ``adversarial_warm``: our cheaper schedule (3 steps, warm-started from the previous batch);
+- ``rockpool_jax_standard`` / ``rockpool_jax_adversarial``: Rockpool's ``LinearJax``/``LIFJax`` network,
+  a jitted plain step and a jitted ``rockpool.training.adversarial_jax.adversarial_loss`` step
+  (``attack_steps=10``). Needs ``pip install jax jaxlib`` (an optional benchmark dependency); skipped if absent.
+
+Ratios (ours / theirs): ``adversarial_vs_standard`` (target <= steps + 3 = 13), ``adversarial_vs_rockpool_jax``
+(target <= 1.0), plus ``warm_vs_standard``.
+
+Usage: ``python benchmarks/bench_adversarial.py [--json FILE|-] [--repeats N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from bench_core import BATCH, N_HID, N_IN, N_OUT, T, Ours, time_interleaved  # noqa: E402
+
+
+class OursClassifier(nn.Module):
+    """The core benchmark network with logits = 10 x output spike rate (the same loss for every contender)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = Ours()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).mean(1) * 10
+
+
+def our_step(method_name: str, hyper: dict) -> Callable[[], None]:
+    from robust_snn.core import physical_parameters
+    from robust_snn.training import make_method
+
+    model = OursClassifier()
+    method = make_method(method_name, hyper)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(BATCH, T, N_IN, generator=g) * 2
+    y = torch.randint(0, N_OUT, (BATCH,), generator=g)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    gen = torch.Generator().manual_seed(2)
+
+    def step() -> None:
+        result = method.loss(model, physical_parameters(model), x, y, gen)
+        opt.zero_grad(set_to_none=True)
+        result.loss.backward()
+        opt.step()
+
+    return step
+
+
+def rockpool_jax_steps() -> dict[str, Callable[[], None]]:
+    import jax
+    import jax.numpy as jnp
+    from jax.example_libraries import optimizers
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFJax, LinearJax
+    from rockpool.training.adversarial_jax import adversarial_loss
+
+    net = Sequential(LinearJax((N_IN, N_HID)), LIFJax((N_HID,), dt=1e-3),
+                     LinearJax((N_HID, N_OUT)), LIFJax((N_OUT,), dt=1e-3))
+    # Train weights only (LinearJax has no bias by default); time constants and thresholds stay fixed.
+    params = {k: v for k, v in net.parameters().items() if "LinearJax" in k}
+    rng = jax.random.PRNGKey(0)
+    x = jnp.asarray(jax.random.normal(rng, (BATCH, T, N_IN)) * 2)
+    y = jax.nn.one_hot(jax.random.randint(rng, (BATCH,), 0, N_OUT), N_OUT)
+
+    def logits_of(p):  # noqa: ANN001, ANN202
+        out, _, _ = net.reset_state().set_attributes(p)(x)
+        return out.mean(1) * 10
+
+    # Rockpool calls ``loss(target, output)``.
+    def task_loss(target, output):  # noqa: ANN001, ANN202
+        return -jnp.mean(jnp.sum(target * jax.nn.log_softmax(output.mean(1) * 10), axis=-1))
+
+    def kl(nominal, attacked):  # noqa: ANN001, ANN202
+        p = jax.nn.softmax(nominal.mean(1) * 10)
+        q = jax.nn.softmax(attacked.mean(1) * 10)
+        return jnp.mean(jnp.sum(p * (jnp.log(jnp.maximum(p, 1e-6)) - jnp.log(jnp.maximum(q, 1e-6))), axis=-1))
+
+    def plain(p):  # noqa: ANN001, ANN202
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits_of(p)), axis=-1))
+
+    def adversarial(p, key):  # noqa: ANN001, ANN202
+        return adversarial_loss(p, net, x, y, task_loss, kl, key, mismatch_level=0.1, beta_robustness=0.5,
+                                attack_steps=10)
+
+    init, update, get = optimizers.adam(1e-3)
+    states = {"plain": init(params), "adv": init(params)}
+
+    @jax.jit
+    def plain_step(state, i):  # noqa: ANN001, ANN202
+        grads = jax.grad(plain)(get(state))
+        return update(i, grads, state)
+
+    @jax.jit
+    def adv_step(state, i, key):  # noqa: ANN001, ANN202
+        grads = jax.grad(adversarial)(get(state), key)
+        return update(i, grads, state)
+
+    def run_plain() -> None:
+        states["plain"] = plain_step(states["plain"], 0)
+        jax.block_until_ready(states["plain"])
+
+    def run_adv() -> None:
+        states["adv"] = adv_step(states["adv"], 0, rng)
+        jax.block_until_ready(states["adv"])
+
+    return {"rockpool_jax_standard": run_plain, "rockpool_jax_adversarial": run_adv}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default=None, help="write {ms, ratios} JSON to FILE ('-' for stdout)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--block", type=int, default=3, help="consecutive measured steps per contender turn")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+
+    steps: dict[str, Callable[[], None]] = {
+        "standard": our_step("standard", {}),
+        "adversarial": our_step("adversarial", {"eps": 0.1, "steps": 10, "beta": 0.5}),
+        "adversarial_warm": our_step("adversarial-warm", {"eps": 0.1, "beta": 0.5}),
+    }
+    try:
+        steps.update(rockpool_jax_steps())
+    except ImportError as exc:
+        print(f"Rockpool JAX contenders skipped ({exc}); pip install jax jaxlib to include them", file=sys.stderr)
+    print("warming up (jax.jit compiles the Rockpool steps first) ...", file=sys.stderr)
+    ms = time_interleaved(steps, args.warmup, args.repeats, block=args.block)
+    ratios = {
+        "adversarial_vs_standard": ms["adversarial"] / ms["standard"],
+        "warm_vs_standard": ms["adversarial_warm"] / ms["standard"],
+    }
+    if "rockpool_jax_adversarial" in ms:
+        ratios["adversarial_vs_rockpool_jax"] = ms["adversarial"] / ms["rockpool_jax_adversarial"]
+        ratios["rockpool_jax_adversarial_vs_standard"] = ms["rockpool_jax_adversarial"] / ms["rockpool_jax_standard"]
+
+    print(f"\n16 -> {N_HID} LIF -> {N_OUT} LIF, T={T}, batch {BATCH}, {args.threads} threads, "
+          f"median of {args.repeats} training steps")
+    for name, value in ms.items():
+        print(f"{name:<28} {value:9.2f} ms")
+    print("ratios:")
+    for name, value in ratios.items():
+        print(f"  {name:<38} {value:.3f}")
+    if args.json:
+        doc = json.dumps({"ms": ms, "ratios": ratios}, indent=2)
+        if args.json == "-":
+            print(doc)
+        else:
+            with open(args.json, "w") as fh:
+                fh.write(doc + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
