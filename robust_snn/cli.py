@@ -86,6 +86,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit_json(dest: str | None, obj: Any) -> None:
+    """``--json FILE`` (written atomically) or ``--json -`` (stdout)."""
+    if dest is None:
+        return
+    if dest == "-":
+        print(json.dumps(obj, indent=2, sort_keys=True))
+    else:
+        write_json_atomic(dest, obj)
+
+
+def _families(text: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in text.split(",") if f.strip())
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from .attack import AttackConfig, evaluate_attack
+    from .data import load_dataset
+    from .io.model_file import load_model
+
+    config = AttackConfig(eps=args.eps, steps=args.steps, divergence="ce", families=_families(args.families))
+    model = load_model(args.model)
+    data = load_dataset(args.data, args.split)
+    report = {"model": str(args.model), "data": args.data, "split": args.split,
+              **evaluate_attack(model, data, config, repeats=args.repeats, seed=args.seed)}
+    if args.json != "-":
+        print(f"nominal {report['nominal_accuracy']:.4f}  attacked (eps {args.eps}, {args.steps} steps) "
+              f"{report['attacked_accuracy']:.4f}  random {report['random_accuracy']:.4f}")
+    _emit_json(args.json, report)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-snn",
@@ -112,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("attack", help="worst-case accuracy under an adversarial parameter attack",
+                       epilog="example: robust-snn attack model.rsnn --data synth-kws --eps 0.1 --json -")
+    p.add_argument("model", help="model file (.rsnn)")
+    p.add_argument("--data", required=True, help="data SPEC (see `robust-snn train --help`)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--eps", type=float, default=0.1, help="relative attack size: |theta* - theta| <= eps |theta|")
+    p.add_argument("--steps", type=int, default=10, help="signed-gradient ascent steps")
+    p.add_argument("--repeats", type=int, default=5, help="random starts; the worst is reported (paper: 5)")
+    p.add_argument("--families", default="weights,biases",
+                   help="comma-separated parameter families to attack (weights, biases, taus, thresholds, ...)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="write the attack JSON to FILE ('-' for stdout)")
+    p.set_defaults(func=_cmd_attack)
     return parser
 
 

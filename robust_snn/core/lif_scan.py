@@ -51,6 +51,39 @@ def _stack_time(steps: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(steps).transpose(0, 1)
 
 
+class _StepStore:
+    """Collects per-step ``(batch, n)`` results into ``(batch, time, n)`` outputs.
+
+    Eagerly, each op writes its result straight into a preallocated time-major buffer (``out=``), which saves
+    a stacking copy of every trace. Under ``torch.func.vmap`` ``out=`` is impossible, so results are kept in
+    lists and stacked at the end; both paths run the same ops and give the same numbers.
+    """
+
+    def __init__(self, drive: torch.Tensor, n_outputs: int) -> None:
+        self.direct = not torch._C._functorch.is_batchedtensor(drive)
+        self.dtype = drive.dtype
+        if self.direct:
+            shape = (drive.shape[1], drive.shape[0], drive.shape[2])
+            self.buffers = [drive.new_empty(shape) for _ in range(n_outputs)]
+        else:
+            self.lists: list[list[torch.Tensor]] = [[] for _ in range(n_outputs)]
+
+    def out(self, k: int, t: int) -> dict[str, torch.Tensor]:
+        return {"out": self.buffers[k][t]} if self.direct else {}
+
+    def put(self, k: int, t: int, value: torch.Tensor) -> torch.Tensor:
+        if self.direct:
+            return self.buffers[k][t]
+        value = value.to(self.dtype)  # spikes come from a comparison as bool
+        self.lists[k].append(value)
+        return value
+
+    def result(self) -> list[torch.Tensor]:
+        if self.direct:
+            return [b.transpose(0, 1) for b in self.buffers]
+        return [_stack_time(values) for values in self.lists]
+
+
 class LIFScan(torch.autograd.Function):
     generate_vmap_rule = True
 
@@ -62,23 +95,21 @@ class LIFScan(torch.autograd.Function):
         s = torch.zeros_like(u)
         a = torch.zeros_like(u)
         adaptive = rho is not None
-        spikes, vmems, us, adapts = [], [], [], []
-        for d in drive.unbind(1):
+        store = _StepStore(drive, 4 if adaptive else 3)
+        for t, d in enumerate(drive.unbind(1)):
             if w_rec is not None:
                 d = torch.addmm(d, s, w_rec)
-            u = torch.addcmul(d, u, beta)
+            u = torch.addcmul(d, u, beta, **store.out(2, t))
             v = torch.addcmul(u, v, alpha)
             theta = torch.addcmul(threshold, a, kappa) if adaptive else threshold
-            s = (v >= theta).to(v.dtype)
-            v = torch.addcmul(v, s, theta, value=-1.0)
+            s = store.put(0, t, torch.ge(v, theta, **store.out(0, t)))
+            v = torch.addcmul(v, s, theta, value=-1.0, **store.out(1, t))
+            store.put(1, t, v)
+            store.put(2, t, u)
             if adaptive:
-                a = torch.addcmul(s, a, rho)
-                adapts.append(a)
-            spikes.append(s)
-            vmems.append(v)
-            us.append(u)
-        adapt = _stack_time(adapts) if adaptive else drive.new_zeros(0)
-        return _stack_time(spikes), _stack_time(vmems), _stack_time(us), adapt
+                a = store.put(3, t, torch.addcmul(s, a, rho, **store.out(3, t)))
+        spikes, vmem, us, *adapt = store.result()
+        return spikes, vmem, us, (adapt[0] if adaptive else drive.new_zeros(0))
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # noqa: ANN001
