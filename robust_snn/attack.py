@@ -183,16 +183,11 @@ def dataset_grad_fn(model: nn.Module, data: Dataset, kind: str, names: list[str]
     return grad_fn
 
 
-@torch.no_grad()
 def accuracy_at(model: nn.Module, params: Mapping[str, torch.Tensor], data: Dataset, batch_size: int = 256) -> float:
     """Accuracy of ``model`` evaluated with the parameter dict ``params`` on ``data``."""
-    from .training.evaluate import iterate_batches
+    from .training.evaluate import evaluate
 
-    correct = total = 0
-    for x, y in iterate_batches(data, batch_size):
-        correct += int((functional_forward(model, dict(params), x).argmax(1) == y).sum())
-        total += len(y)
-    return correct / total
+    return evaluate(model, data, batch_size, params=params).accuracy
 
 
 def evaluate_attack(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from ..core.parameters import functional_forward
 from ..data import DataError
 
 
@@ -61,14 +62,19 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256) -> Evaluation:
-    """Mean cross-entropy and accuracy of ``model`` on ``data`` (eval mode, no gradients)."""
+def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256,
+             params: Mapping[str, torch.Tensor] | None = None) -> Evaluation:
+    """Mean cross-entropy and accuracy of ``model`` on ``data`` (eval mode, no gradients).
+
+    With ``params`` (a physical parameter dict, see :func:`~robust_snn.core.parameters.functional_forward`)
+    the model is evaluated with those parameters instead of its own, e.g. a perturbed or attacked set.
+    """
     was_training = model.training
     model.eval()
     loss = correct = 0.0
     n = 0
     for x, y in iterate_batches(data, batch_size):
-        logits = model(x)
+        logits = model(x) if params is None else functional_forward(model, dict(params), x)
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += float((logits.argmax(1) == y).sum())
         n += len(y)
