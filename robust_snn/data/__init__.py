@@ -1,49 +1,22 @@
 """Data sets by ``SPEC`` string (see ``shared/CLI.md``): ``synth-kws``, ``speech-commands:PATH``, ``shd:PATH``.
 
-Every data set yields ``(x, label)`` with ``x`` shaped ``(time, channels)`` float32 and ``label`` an int.
+Every data set yields ``(x, label)`` with ``x`` shaped ``(time, channels)`` float32 and ``label`` an int, and
+carries ``classes`` (names in label order), ``labels`` (every item's label, read without computing inputs),
+``dt`` (seconds per time step), ``frontend`` (the :class:`FrontEndConfig` that made ``x``, or ``None`` for spike
+data), ``speakers`` (per item) and ``spec``. Options follow the path:
+``KIND[:PATH]?NAME=VALUE&...`` (see :mod:`robust_snn.data.options`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from torch.utils.data import Dataset
 
+from .frontend import FrontEndConfig, features
+from .spec import KINDS, DataError, DataSpec, parse_spec
+
 SPLITS = ("train", "val", "test")
-KINDS = ("synth-kws", "speech-commands", "shd")
 
-
-class DataError(ValueError):
-    """A data spec, folder or file is unusable; the message names it."""
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    kind: str
-    path: Path | None
-
-    def __str__(self) -> str:
-        return self.kind if self.path is None else f"{self.kind}:{self.path}"
-
-
-def parse_spec(spec: str) -> DataSpec:
-    """``"shd:/data/shd"`` -> ``DataSpec("shd", Path("/data/shd"))``, with errors naming the bad part."""
-    if not isinstance(spec, str) or not spec:
-        raise DataError(f"data spec must be a non-empty string, got {spec!r}")
-    kind, sep, path = spec.partition(":")
-    if kind not in KINDS:
-        raise DataError(f"unknown data spec {spec!r}; use one of: synth-kws, speech-commands:PATH, shd:PATH")
-    if kind == "synth-kws":
-        if sep:
-            raise DataError(f"synth-kws takes no path, got {spec!r}")
-        return DataSpec(kind, None)
-    if not path:
-        raise DataError(f"data spec {kind!r} needs a folder: {kind}:PATH")
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{kind} folder not found: {folder}")
-    return DataSpec(kind, folder)
+__all__ = ["KINDS", "SPLITS", "DataError", "DataSpec", "FrontEndConfig", "features", "load_dataset", "parse_spec"]
 
 
 def load_dataset(spec: str, split: str = "test") -> Dataset:
@@ -51,13 +24,14 @@ def load_dataset(spec: str, split: str = "test") -> Dataset:
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     parsed = parse_spec(spec)
-    raise DataError(
-        f"the {parsed.kind} loader is not available in robust-snn {_version()} yet "
-        "(it lands with the keyword-spotting data issue)"
-    )
+    if parsed.kind == "synth-kws":
+        from .synth_kws import load_synth_kws
 
+        return load_synth_kws(parsed, split)
+    if parsed.kind == "speech-commands":
+        from .speech_commands import load_speech_commands
 
-def _version() -> str:
-    from .. import __version__
+        return load_speech_commands(parsed, split)
+    from .shd import load_shd
 
-    return __version__
+    return load_shd(parsed, split)

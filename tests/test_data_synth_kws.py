@@ -1,0 +1,93 @@
+"""The embedded ``synth-kws`` corpus, and its generator where the speech engines are installed."""
+
+import shutil
+import time
+
+import pytest
+import torch
+
+from robust_snn.data import load_dataset
+from robust_snn.data.packed import load_packed
+from robust_snn.data.synth_kws import EMBEDDED
+from robust_snn.training import iterate_batches
+
+CLASSES = ("yes", "no", "up", "down", "left", "right", "_unknown_", "_silence_")
+
+
+def identity(speaker: str) -> str:
+    """The held-out unit: the espeak-ng variant of ``espeak.ACCENT.VARIANT``, or the flite voice."""
+    return speaker.rsplit(".", 1)[-1] if speaker.startswith("espeak.") else speaker
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return {s: load_dataset("synth-kws", s) for s in ("train", "val", "test")}
+
+
+def test_embedded_corpus_is_small_enough_to_ship():
+    assert EMBEDDED.stat().st_size < 16e6
+
+
+def test_embedded_corpus_loads_in_about_a_second():
+    from robust_snn.data import packed
+
+    packed._load.cache_clear()
+    start = time.perf_counter()
+    load_dataset("synth-kws", "train")
+    assert time.perf_counter() - start < 3.0  # the goal is < 2 s (about 1 s here); slack for a busy CI machine
+
+
+def test_splits_have_8_classes_of_16_channel_10_ms_frames(splits):
+    for data in splits.values():
+        x, y = data[0]
+        assert data.classes == CLASSES and data.dt == 0.01
+        assert x.shape == (98, 16) and x.dtype == torch.float32 and isinstance(y, int)
+        assert set(data.tensors[1].tolist()) == set(range(8))
+
+
+def test_no_voice_is_heard_in_two_splits(splits):
+    voices = {s: {identity(v) for v in d.speakers if v != "_silence_"} for s, d in splits.items()}
+    assert voices["train"] and voices["val"] and voices["test"]
+    assert not voices["train"] & voices["test"]
+    assert not voices["train"] & voices["val"]
+    assert not voices["val"] & voices["test"]
+
+
+def test_held_out_voices_are_recorded_in_the_file():
+    about = load_packed(EMBEDDED).about
+    assert "slt" in about["held_out"]["test"]["flite voices"]
+    assert about["held_out"]["test"]["espeak-ng variants"]
+
+
+def test_loading_is_deterministic(splits):
+    again = load_dataset("synth-kws", "val")
+    assert torch.equal(again.tensors[0], splits["val"].tensors[0])
+
+
+def test_the_trainer_batches_it_directly(splits):
+    x, y = next(iter(iterate_batches(splits["test"], 32)))
+    assert x.shape == (32, 98, 16) and y.dtype == torch.int64
+
+
+def test_babble_noise_contains_no_speech_commands_word():
+    from robust_snn.data.keywords import SC35_WORDS
+    from robust_snn.data.make_synth_kws import BABBLE
+
+    assert not {w for sentence in BABBLE for w in sentence.split()} & set(SC35_WORDS)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("flite") is None
+                    or shutil.which("sox") is None,
+                    reason="the generator needs espeak-ng, flite and sox (apt-get install -y espeak-ng flite sox)")
+def test_generator_writes_the_speech_commands_layout_and_packs_it(tmp_path):
+    from robust_snn.data.make_synth_kws import main
+
+    assert main(["--out", str(tmp_path / "kws"), "--size", "tiny", "--pack", str(tmp_path / "kws.npz")]) == 0
+    assert (tmp_path / "kws" / "testing_list.txt").is_file()
+    assert (tmp_path / "kws" / "_background_noise_" / "white_noise.wav").is_file()
+    folder = load_dataset(f"speech-commands:{tmp_path / 'kws'}?classes=yes,no", "test")
+    packed = load_dataset(f"synth-kws:{tmp_path / 'kws.npz'}?classes=yes,no", "test")
+    assert folder.classes == packed.classes and len(folder) == len(packed)
+    assert folder.speakers == packed.speakers
+    train = load_dataset(f"synth-kws:{tmp_path / 'kws.npz'}?classes=yes,no", "train")
+    assert not {identity(v) for v in train.speakers} & {identity(v) for v in packed.speakers} - {"_silence_"}
