@@ -66,9 +66,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train_set = load_dataset(args.data, "train")
     val_set = load_dataset(args.data, "val")
     x0, _ = train_set[0]
-    labels = {int(train_set[i][1]) for i in range(len(train_set))}
-    net_dict = {"n_in": int(x0.shape[-1]), "n_classes": max(labels) + 1, "seed": train_config.seed,
-                **sections.get("network", {})}
+    classes = getattr(train_set, "classes", None)
+    n_classes = len(classes) if classes else 1 + max(int(train_set[i][1]) for i in range(len(train_set)))
+    # Default architecture: one recurrent layer of 64 CuBa-LIF neurons (fits Xylo Audio 2 and DYNAP-SE2).
+    net_dict = {"n_in": int(x0.shape[-1]), "n_classes": n_classes, "seed": train_config.seed,
+                "hidden": [64], "recurrent": True, **sections.get("network", {})}
+    if getattr(train_set, "dt", None) and "dt" not in sections.get("network", {}):
+        net_dict["dt"] = float(train_set.dt)
     model = SNNClassifier(NetworkConfig.from_dict(net_dict))
 
     out = Path(args.out)
@@ -77,8 +81,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = fit(model, train_set, val_set, method, train_config, checkpoint=checkpoint, resume=args.resume,
                  progress=not args.quiet, describe=describe)
     effective = {"network": model.config.to_dict(), "train": train_config.__dict__, "method": method.describe()}
+    frontend = getattr(train_set, "frontend", None)
     save_model(out, result.model, method=method.describe(), data=args.data, training=effective["train"],
-               history=result.history)
+               history=result.history, classes=list(classes) if classes else None,
+               front_end=frontend.to_dict() if frontend is not None else None)
     write_json_atomic(out.with_name(out.name + ".config.json"), effective)
     best = result.best_val_accuracy
     print(f"wrote {out} (best epoch {result.best_epoch}, val accuracy {best:.4f})" if best is not None
@@ -178,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"robust-snn {args.command}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into e.g. `head`
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
