@@ -1,0 +1,101 @@
+"""Per-chip ensemble evaluation: 64 chips vectorised (``torch.func.vmap``) against a Python loop over chips.
+
+Benchmark (issue 5, "device mismatch models and vectorised per-chip ensembles"): the demo-size network
+16 -> 64 recurrent CuBa-LIF -> 8, T = 100 steps, ``--samples`` random inputs, 64 chips of a device profile
+(``gaussian-10`` by default: no read noise, so both paths evaluate exactly the same chips). Both paths run
+through :func:`robust_snn.devices.evaluate_ensemble` on the same data with the same ``--batch`` size:
+
+- ``vectorised``: ``chunk_size = --chunk`` chips per ``vmap`` call;
+- ``looped``: ``vectorise=False, chunk_size=1``: one chip at a time, every batch through
+  ``functional_forward``.
+
+The two are measured round-robin (one run each in turn, ``--repeats`` times, after a warm-up run) so that load
+from elsewhere on the machine falls on both alike; the median is reported. Their per-chip accuracies are
+checked to be identical. ``looped_batch256`` (the loop with one 256-sample batch per chip, its most efficient
+setting on a CPU) is reported too, for context.
+
+Ratios: ``vectorised_speedup`` = looped / vectorised (higher is better); ``vectorised_vs_loop_batch256`` =
+looped_batch256 / vectorised.
+
+Usage: ``python benchmarks/bench_ensemble.py [--json FILE|-] [--repeats N] [--batch B] [--chunk C]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+from torch.utils.data import TensorDataset
+
+from robust_snn.core import NetworkConfig, SNNClassifier
+from robust_snn.devices import evaluate_ensemble
+
+N_IN, N_HID, N_OUT, T, CHIPS = 16, 64, 8, 100, 64
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", metavar="FILE", help="write results as JSON ('-' for stdout)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--chunk", type=int, default=32)
+    parser.add_argument("--profile", default="gaussian-10")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    g = torch.Generator().manual_seed(0)
+    model = SNNClassifier(NetworkConfig(n_in=N_IN, hidden=(N_HID,), n_classes=N_OUT, recurrent=True, dt=0.01))
+    data = TensorDataset(torch.randn(args.samples, T, N_IN, generator=g) * 2,
+                         torch.randint(0, N_OUT, (args.samples,), generator=g))
+
+    def ensemble(**kw) -> Callable[[], object]:  # noqa: ANN003
+        base = dict(n_chips=CHIPS, seed=0, batch_size=args.batch, progress=False)
+        return lambda: evaluate_ensemble(model, args.profile, data, **{**base, **kw})
+
+    contenders = {
+        "vectorised": ensemble(chunk_size=args.chunk),
+        "looped": ensemble(chunk_size=1, vectorise=False),
+        "looped_batch256": ensemble(chunk_size=1, vectorise=False, batch_size=256),
+    }
+    results = {name: fn() for name, fn in contenders.items()}  # warm-up, and the equality check
+    reference = results["looped"].per_chip_accuracy
+    for name, result in results.items():
+        if result.per_chip_accuracy != reference:
+            print(f"error: {name} per-chip accuracies differ from the loop's", file=sys.stderr)
+            return 1
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(args.repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    ms = {name: statistics.median(v) for name, v in times.items()}
+    ratios = {"vectorised_speedup": ms["looped"] / ms["vectorised"],
+              "vectorised_vs_loop_batch256": ms["looped_batch256"] / ms["vectorised"]}
+
+    print(f"{CHIPS} chips of {args.profile!r}, {args.samples} samples x {T} steps, {N_IN}->{N_HID} rec->{N_OUT}, "
+          f"batch {args.batch}, chunk {args.chunk}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    for name, value in ms.items():
+        print(f"  {name:<18} {value:9.1f} ms")
+    for name, value in ratios.items():
+        print(f"  {name:<28} {value:6.2f}x")
+    if args.json:
+        text = json.dumps({"ms": ms, "ratios": ratios}, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w") as fh:
+                fh.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
