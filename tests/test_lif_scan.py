@@ -64,3 +64,15 @@ def test_scan_works_under_vmap_and_func_grad():
     assert torch.equal(vmapped, looped)
     grads = torch.func.grad(lambda p: torch.func.functional_call(scan, p, (x,)).sum())(params)
     assert torch.isfinite(grads["weight"]).all() and grads["weight"].abs().sum() > 0
+
+
+@pytest.mark.parametrize("kw", CASES[:4], ids=["ffwd", "rec", "adaptive", "rec-adaptive"])
+def test_inference_path_gives_the_same_spikes_as_the_training_path(kw):
+    scan, _ = pair(**kw)
+    x = torch.randn(3, 50, 6) * 2
+    with torch.no_grad():
+        inference = scan(x)
+        chips = torch.func.vmap(lambda p: torch.func.functional_call(scan, p, (x,)))(
+            {k: torch.stack([v, v]) for k, v in scan.named_parameters()})
+    assert torch.equal(inference, scan(x))
+    assert torch.equal(chips[0], inference)

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from .parameters import PositiveParameter
-from .lif_scan import lif_scan
+from .lif_scan import lif_scan, lif_spikes
 from .surrogates import Surrogate
 
 
@@ -161,6 +161,8 @@ class LIFLayer(nn.Module):
         w_rec_t = (self.w_rec * self._offdiag * beta[:, None]).t() if self.recurrent else None
         rho = decay(self.dt, self.tau_adapt) if self.adaptive else None
         kappa = self.adapt_strength if self.adaptive else None
+        if self.use_scan and not record and not torch.is_grad_enabled():
+            return lif_spikes(drive, bias, alpha, beta, threshold, w_rec_t, rho, kappa)
         if self.use_scan:
             out, vmem, u = lif_scan(drive, bias, alpha, beta, threshold, w_rec_t, rho, kappa,
                                     self.surrogate.shape, self.surrogate.effective_scale)

@@ -59,29 +59,64 @@ class _StepStore:
     lists and stacked at the end; both paths run the same ops and give the same numbers.
     """
 
-    def __init__(self, drive: torch.Tensor, n_outputs: int) -> None:
+    def __init__(self, drive: torch.Tensor, n_outputs: int, keep: tuple[int, ...]) -> None:
         self.direct = not torch._C._functorch.is_batchedtensor(drive)
         self.dtype = drive.dtype
+        self.keep = keep
         if self.direct:
             shape = (drive.shape[1], drive.shape[0], drive.shape[2])
-            self.buffers = [drive.new_empty(shape) for _ in range(n_outputs)]
+            self.buffers = [drive.new_empty(shape) if k in keep else None for k in range(n_outputs)]
         else:
             self.lists: list[list[torch.Tensor]] = [[] for _ in range(n_outputs)]
 
     def out(self, k: int, t: int) -> dict[str, torch.Tensor]:
-        return {"out": self.buffers[k][t]} if self.direct else {}
+        return {"out": self.buffers[k][t]} if self.direct and k in self.keep else {}
 
     def put(self, k: int, t: int, value: torch.Tensor) -> torch.Tensor:
+        if k not in self.keep:
+            return value
         if self.direct:
             return self.buffers[k][t]
         value = value.to(self.dtype)  # spikes come from a comparison as bool
         self.lists[k].append(value)
         return value
 
-    def result(self) -> list[torch.Tensor]:
+    def result(self) -> list[torch.Tensor | None]:
         if self.direct:
-            return [b.transpose(0, 1) for b in self.buffers]
-        return [_stack_time(values) for values in self.lists]
+            return [b.transpose(0, 1) if b is not None else None for b in self.buffers]
+        return [_stack_time(values) if k in self.keep else None for k, values in enumerate(self.lists)]
+
+
+def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces):  # noqa: ANN001, ANN202
+    """The forward loop. With ``keep_traces=False`` only spikes are kept (inference: no backward pass will
+    need the membrane and current traces, and writing them out is a third of an ensemble's time)."""
+    batch, _, n = drive.shape
+    u = bias.expand(batch, n)
+    v = torch.zeros_like(u)
+    s = torch.zeros_like(u)
+    a = torch.zeros_like(u)
+    adaptive = rho is not None
+    keep = (0, 1, 2, 3) if keep_traces else (0,)
+    store = _StepStore(drive, 4 if adaptive else 3, keep)
+    for t, d in enumerate(drive.unbind(1)):
+        if w_rec is not None:
+            d = torch.addmm(d, s, w_rec)
+        u = torch.addcmul(d, u, beta, **store.out(2, t))
+        v = torch.addcmul(u, v, alpha)
+        theta = torch.addcmul(threshold, a, kappa) if adaptive else threshold
+        s = store.put(0, t, torch.ge(v, theta, **store.out(0, t)))
+        v = torch.addcmul(v, s, theta, value=-1.0, **store.out(1, t))
+        store.put(1, t, v)
+        store.put(2, t, u)
+        if adaptive:
+            a = store.put(3, t, torch.addcmul(s, a, rho, **store.out(3, t)))
+    spikes, vmem, us, *adapt = store.result()
+    return spikes, vmem, us, (adapt[0] if adaptive else None)
+
+
+def lif_spikes(drive, bias, alpha, beta, threshold, w_rec, rho, kappa) -> torch.Tensor:  # noqa: ANN001
+    """Spikes only, without autograd bookkeeping: the inference path (same equations as :func:`lif_scan`)."""
+    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False)[0]
 
 
 class LIFScan(torch.autograd.Function):
@@ -89,27 +124,8 @@ class LIFScan(torch.autograd.Function):
 
     @staticmethod
     def forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale):  # noqa: ANN001, ANN205
-        batch, _, n = drive.shape
-        u = bias.expand(batch, n)
-        v = torch.zeros_like(u)
-        s = torch.zeros_like(u)
-        a = torch.zeros_like(u)
-        adaptive = rho is not None
-        store = _StepStore(drive, 4 if adaptive else 3)
-        for t, d in enumerate(drive.unbind(1)):
-            if w_rec is not None:
-                d = torch.addmm(d, s, w_rec)
-            u = torch.addcmul(d, u, beta, **store.out(2, t))
-            v = torch.addcmul(u, v, alpha)
-            theta = torch.addcmul(threshold, a, kappa) if adaptive else threshold
-            s = store.put(0, t, torch.ge(v, theta, **store.out(0, t)))
-            v = torch.addcmul(v, s, theta, value=-1.0, **store.out(1, t))
-            store.put(1, t, v)
-            store.put(2, t, u)
-            if adaptive:
-                a = store.put(3, t, torch.addcmul(s, a, rho, **store.out(3, t)))
-        spikes, vmem, us, *adapt = store.result()
-        return spikes, vmem, us, (adapt[0] if adaptive else drive.new_zeros(0))
+        spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True)
+        return spikes, vmem, us, (adapt if adapt is not None else drive.new_zeros(0))
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # noqa: ANN001
