@@ -156,15 +156,17 @@ def batch_grad_fn(model: nn.Module, x: torch.Tensor, kind: str, target_logits: t
     return grad_fn
 
 
-def dataset_grad_fn(model: nn.Module, data: Dataset, kind: str, names: list[str], batch_size: int = 256) -> GradFn:
+def dataset_grad_fn(model: nn.Module, data: Dataset, kind: str, names: list[str], batch_size: int = 256,
+                    params: Mapping[str, torch.Tensor] | None = None) -> GradFn:
     """Gradient oracle over a whole data set (one attacked chip for all samples), accumulated batch by batch.
 
-    The nominal logits (KL target) are computed once, up front.
+    The nominal logits (KL target) are computed once, up front, at ``params`` (default: the model's own).
     """
     from .training.evaluate import iterate_batches
 
     batches = list(iterate_batches(data, batch_size))
-    nominal = {k: v.detach() for k, v in physical_parameters(model).items()}
+    source = params if params is not None else physical_parameters(model)
+    nominal = {k: v.detach() for k, v in source.items()}
     with torch.no_grad():
         targets = [functional_forward(model, nominal, x) for x, _ in batches]
     n = sum(len(y) for _, y in batches)
@@ -197,23 +199,25 @@ def evaluate_attack(
     repeats: int = 5,
     seed: int = 0,
     batch_size: int = 256,
+    params: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Worst-case accuracy under the attack (one attacked parameter set for the whole data set, the minimum
     over ``repeats`` random starts, as in the paper's protocol), next to random perturbations of the same
     relative size: ``theta * (1 + eps * s)`` with random signs ``s`` (a random corner of the same box).
 
     Returns the attack JSON of ``shared/CLI.md``: ``eps``, ``steps``, ``nominal_accuracy``,
-    ``attacked_accuracy``, ``random_accuracy`` and per-repeat details.
+    ``attacked_accuracy``, ``random_accuracy`` and per-repeat details. ``params`` attacks around another
+    parameter set than the model's own (e.g. the values a device programs after quantisation).
     """
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats!r}")
     was_training = model.training
     model.eval()
-    params = {k: v.detach() for k, v in physical_parameters(model).items()}
+    params = {k: v.detach() for k, v in (params if params is not None else physical_parameters(model)).items()}
     eps = attacked_names(model, config)
     if not eps:
         raise ConfigError(f"the model has no parameters in the attacked families {list(config.families)}")
-    grad_fn = dataset_grad_fn(model, data, config.divergence, list(eps), batch_size)
+    grad_fn = dataset_grad_fn(model, data, config.divergence, list(eps), batch_size, params)
     attacked, random, losses = [], [], []
     for r in range(repeats):
         gen = torch.Generator().manual_seed(seed * 1_000_003 + r)

@@ -123,6 +123,46 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from .devices import describe_profiles
+
+    rows = describe_profiles()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['name']:<14} {row['family']:<26} {row['description']}\n{'':<14} source: {row['source']}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .devices import load_profile
+    from .io.model_file import load_model
+    from .readiness.report import write_report
+    from .readiness.scorecard import score_card
+
+    model = load_model(args.model)
+    profile = load_profile(args.device)
+    data = load_dataset(args.data, args.split)
+    card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
+                      spec_relative=args.spec_relative, target_yield=args.target_yield, progress=not args.quiet,
+                      model_name=str(args.model))
+    card["data"] = args.data
+    if args.json != "-":
+        lo, hi = card["yield_ci95"]
+        print(f"{card['device']}: nominal {card['nominal_accuracy']:.4f}, chips mean {card['mean_accuracy']:.4f} "
+              f"(p5 {card['p5_accuracy']:.4f}, min {card['min_accuracy']:.4f}), yield {card['yield']:.3f} "
+              f"[{lo:.3f}, {hi:.3f}] at spec {card['spec']:.4f}, worst case {card['worst_case_accuracy']:.4f}, "
+              f"fits {card['fits_device']} -> {card['grade']}")
+    _emit_json(args.json, card)
+    if args.report:
+        path = write_report(args.report, [card], model=model, data=data, seed=args.seed)
+        if args.json != "-":
+            print(f"report: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-snn",
@@ -163,6 +203,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the attack JSON to FILE ('-' for stdout)")
     p.set_defaults(func=_cmd_attack)
+
+    p = sub.add_parser("devices", help="list device profiles with their sources",
+                       epilog="example: robust-snn devices --json")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_devices)
+
+    p = sub.add_parser("evaluate", help="per-chip ensemble and deployment-readiness score card",
+                       epilog="example: robust-snn evaluate model.rsnn --data synth-kws --device dynapse2 "
+                              "--chips 200 --json card.json --report report/")
+    p.add_argument("model", help="model file (.rsnn)")
+    p.add_argument("--data", required=True, help="data SPEC")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--device", required=True, help="profile name (see `robust-snn devices`) or a profile TOML file")
+    p.add_argument("--chips", type=int, default=100, help="number of simulated chips")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spec", type=float, default=None, help="absolute accuracy spec a chip must meet")
+    p.add_argument("--spec-relative", type=float, default=0.95,
+                   help="spec as a fraction of the nominal accuracy, used when --spec is absent (default 0.95)")
+    p.add_argument("--target-yield", type=float, default=0.95, help="yield the grade is judged against")
+    p.add_argument("--json", default=None, help="write the readiness JSON to FILE ('-' for stdout)")
+    p.add_argument("--report", default=None, help="write a Markdown report with plots into this folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

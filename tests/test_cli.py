@@ -53,3 +53,44 @@ def test_train_then_attack_end_to_end_on_the_embedded_corpus(tmp_path):
     for key in ("eps", "steps", "nominal_accuracy", "attacked_accuracy", "random_accuracy"):
         assert key in report
     assert report["attacked_accuracy"] <= report["nominal_accuracy"]
+
+
+def test_devices_lists_every_builtin_profile_with_a_source():
+    import json
+
+    proc = run("devices", "--json")
+    rows = json.loads(proc.stdout)
+    names = {r["name"] for r in rows}
+    assert {"gaussian-10", "gaussian-20", "gaussian-30", "dynapse2", "xylo-audio2", "rram", "pcm"} <= names
+    assert all(r["source"] for r in rows)
+
+
+def test_evaluate_writes_the_readiness_json_and_a_report_deterministically(tmp_path):
+    import json
+
+    model = SNNClassifier_file(tmp_path)
+    outs = []
+    for i in range(2):
+        proc = run("evaluate", str(model), "--data", "synth-kws", "--device", "gaussian-10", "--chips", "3",
+                   "--json", str(tmp_path / f"card{i}.json"), "--quiet", *(["--report", str(tmp_path / "rep")] if i == 0 else []))
+        assert proc.returncode == 0, proc.stderr
+        outs.append((tmp_path / f"card{i}.json").read_bytes())
+    assert outs[0] == outs[1]
+    card = json.loads(outs[0])
+    assert card["n_chips"] == 3 and card["grade"] in ("ready", "marginal", "not-ready")
+    assert (tmp_path / "rep" / "report.md").exists() and (tmp_path / "rep" / "per_chip_histogram.png").exists()
+
+
+def test_evaluate_with_an_unknown_device_exits_2_naming_it(tmp_path):
+    model = SNNClassifier_file(tmp_path)
+    proc = run("evaluate", str(model), "--data", "synth-kws", "--device", "nosuchchip")
+    assert proc.returncode == 2 and "nosuchchip" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def SNNClassifier_file(tmp_path):
+    from robust_snn.core import NetworkConfig, SNNClassifier
+
+    path = tmp_path / "tiny.rsnn"
+    if not path.exists():
+        robust_snn.save_model(path, SNNClassifier(NetworkConfig(n_in=16, hidden=(8,), n_classes=8, seed=0)))
+    return path

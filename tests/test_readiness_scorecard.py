@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from robust_snn.core import NetworkConfig, SNNClassifier
+from robust_snn.devices import load_profile
+from robust_snn.readiness.scorecard import profile_attack_scale, score_card
+from robust_snn.readiness.sensitivity import sensitivity
+from robust_snn.training import TrainConfig, fit, make_method
+
+from conftest import make_pattern_data
+
+REQUIRED = ["model", "device", "n_chips", "seed", "nominal_accuracy", "mean_accuracy", "std_accuracy",
+            "p5_accuracy", "min_accuracy", "per_chip_accuracy", "spec", "yield", "yield_ci95",
+            "worst_case_accuracy", "fits_device", "violations", "grade"]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    model = SNNClassifier(NetworkConfig(n_in=8, hidden=(16,), n_classes=3, recurrent=True, seed=2))
+    data = make_pattern_data(96, seed=0)
+    fit(model, data, None, make_method("standard"), TrainConfig(epochs=5, batch_size=32, lr=5e-3), progress=False)
+    return model, make_pattern_data(64, seed=1)
+
+
+def test_score_card_has_the_readiness_fields_and_consistent_numbers(trained):
+    model, data = trained
+    card = score_card(model, "gaussian-20", data, n_chips=12, seed=3)
+    assert set(REQUIRED) <= set(card)
+    accs = card["per_chip_accuracy"]
+    assert len(accs) == 12 and all(0 <= a <= 1 for a in accs)
+    assert card["min_accuracy"] == min(accs)
+    assert card["yield"] == sum(a >= card["spec"] for a in accs) / 12
+    assert card["yield_ci95"][0] <= card["yield"] <= card["yield_ci95"][1]
+    assert card["worst_case_accuracy"] <= card["nominal_accuracy"]
+    assert card["grade"] in ("ready", "marginal", "not-ready")
+
+
+def test_same_seed_same_score_card(trained):
+    model, data = trained
+    assert score_card(model, "dynapse2", data, n_chips=6, seed=1) == score_card(model, "dynapse2", data, n_chips=6, seed=1)
+
+
+def test_attack_scale_matches_the_profiles_spread(trained):
+    model, _ = trained
+    scale = profile_attack_scale(model, load_profile("gaussian-20"), n_chips=32)
+    assert scale["weights"] == pytest.approx(0.2, rel=0.15)
+    assert profile_attack_scale(model, load_profile("xylo-audio2")).get("weights", 0.0) == 0.0
+
+
+def test_a_model_that_does_not_fit_is_graded_not_ready_with_the_violation_named(trained):
+    model = SNNClassifier(NetworkConfig(n_in=8, hidden=(16,), n_classes=12, seed=0))
+    card = score_card(model, "xylo-audio2", make_pattern_data(24, seed=0), n_chips=2)
+    assert not card["fits_device"] and card["grade"] == "not-ready"
+    assert any("output" in v for v in card["violations"])
+
+
+def test_sensitivity_ranks_groups_by_accuracy_drop(trained):
+    model, data = trained
+    rows = sensitivity(model, "gaussian-30", data, n_chips=4, seed=0)
+    drops = [r["accuracy_drop"] for r in rows]
+    assert drops == sorted(drops, reverse=True)
+    assert {r["family"] for r in rows} >= {"weights", "biases"}
