@@ -163,6 +163,40 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .io.model_file import load_model
+
+    if args.format == "nir":
+        from .export.nir import write_nir
+
+        write_nir(args.out, load_model(args.model))
+    elif args.format == "xylo":
+        from .export.xylo import XyloMappingError, map_to_xylo, write_xylo_spec
+
+        try:
+            mapping = map_to_xylo(load_model(args.model))
+        except XyloMappingError as exc:
+            raise ConfigError(f"the model does not fit Xylo Audio 2: {exc}") from None
+        write_xylo_spec(args.out, mapping)
+    else:
+        from .devices import load_profile
+        from .export.bundle import write_bundle
+
+        if args.device is None:
+            raise ConfigError("--format bundle needs --device PROFILE (the weights are programmed for it)")
+        profile = load_profile(args.device)
+        card = None
+        if args.data is not None:
+            from .data import load_dataset
+            from .readiness.scorecard import score_card
+
+            card = score_card(load_model(args.model), profile, load_dataset(args.data, "test"), n_chips=args.chips,
+                              seed=args.seed, model_name=str(args.model))
+        write_bundle(args.out, args.model, profile, card)
+    print(f"wrote {args.out} ({args.format})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-snn",
@@ -226,6 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default=None, help="write a Markdown report with plots into this folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="chip-mappable export: NIR graph, Xylo Audio 2 spec, or a deployment bundle",
+                       epilog="example: robust-snn export model.rsnn --format bundle --device dynapse2 "
+                              "--data synth-kws --out model.bundle.rsnn")
+    p.add_argument("model", help="model file (.rsnn)")
+    p.add_argument("--format", required=True, choices=("nir", "xylo", "bundle"))
+    p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("--device", default=None, help="profile the bundle's weights are programmed for")
+    p.add_argument("--data", default=None, help="bundle only: data SPEC to measure the score card on")
+    p.add_argument("--chips", type=int, default=100, help="bundle only: chips for the score card")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -1,0 +1,56 @@
+"""The deployment bundle: one self-describing file with the weights a chip of the target device is programmed
+with, and everything needed to trust and use them.
+
+Format: a robust-snn model file (safetensors + JSON, no pickle; :func:`robust_snn.load_model` loads it) whose
+tensors are the device's *programmed* values (after its quantisation / shared levels / bit-shift decays /
+conductance mapping, stored as the physical values they decode to) and whose metadata adds a ``bundle``
+section: the device profile (name, family, source and the full TOML text), the readiness score card when one
+was measured, and the programmed-vs-float accuracy bookkeeping. The architecture, front end, classes,
+training method and its hyperparameters are carried over from the source model file.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.parameters import stored_parameters
+from ..devices import DeviceProfile
+from ..io.model_file import read_model, save_model
+
+BUNDLE_KEY = "bundle"
+
+
+def _profile_text(profile: DeviceProfile) -> str:
+    path = profile.path or ""
+    if path.startswith("<builtin>/"):
+        return resources.files("robust_snn.devices").joinpath("profiles", path.split("/", 1)[1]).read_text()
+    return Path(path).read_text() if path and Path(path).is_file() else ""
+
+
+def write_bundle(path: str | Path, model_path: str | Path, profile: DeviceProfile,
+                 score_card: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the bundle of the model file ``model_path`` for ``profile``; returns its ``bundle`` section."""
+    from ..readiness.scorecard import programmed_parameters
+
+    model, meta = read_model(model_path)
+    programmed = programmed_parameters(model, profile)
+    leaves = stored_parameters(model, programmed)
+    with torch.no_grad():
+        for name, value in model.named_parameters():
+            value.copy_(leaves[name].to(value.dtype))
+    section = {
+        "device": {"name": profile.name, "family": profile.family, "description": profile.description,
+                   "source": profile.source, "profile_toml": _profile_text(profile)},
+        "weights": "programmed values of the device (quantised / mapped), in physical units",
+        "source_model": str(model_path),
+        "score_card": score_card,
+    }
+    info = {k: v for k, v in meta.items() if k not in {"format", "format_version", "package_version", "kind",
+                                                       "architecture"}}
+    info[BUNDLE_KEY] = section
+    save_model(path, model, **info)
+    return section
