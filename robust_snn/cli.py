@@ -142,22 +142,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .readiness.report import write_report
     from .readiness.scorecard import score_card
 
-    model = load_model(args.model)
     profile = load_profile(args.device)
     data = load_dataset(args.data, args.split)
-    card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
-                      spec_relative=args.spec_relative, target_yield=args.target_yield, progress=not args.quiet,
-                      model_name=str(args.model))
-    card["data"] = args.data
-    if args.json != "-":
-        lo, hi = card["yield_ci95"]
-        print(f"{card['device']}: nominal {card['nominal_accuracy']:.4f}, chips mean {card['mean_accuracy']:.4f} "
-              f"(p5 {card['p5_accuracy']:.4f}, min {card['min_accuracy']:.4f}), yield {card['yield']:.3f} "
-              f"[{lo:.3f}, {hi:.3f}] at spec {card['spec']:.4f}, worst case {card['worst_case_accuracy']:.4f}, "
-              f"fits {card['fits_device']} -> {card['grade']}")
-    _emit_json(args.json, card)
+    models = {str(path): load_model(path) for path in args.model}
+    cards = []
+    for name, model in models.items():
+        card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
+                          spec_relative=args.spec_relative, target_yield=args.target_yield,
+                          progress=not args.quiet, model_name=name)
+        card["data"] = args.data
+        cards.append(card)
+        if args.json != "-":
+            lo, hi = card["yield_ci95"]
+            print(f"{name} on {card['device']}: nominal {card['nominal_accuracy']:.4f}, chips mean "
+                  f"{card['mean_accuracy']:.4f} (p5 {card['p5_accuracy']:.4f}, min {card['min_accuracy']:.4f}), "
+                  f"yield {card['yield']:.3f} [{lo:.3f}, {hi:.3f}] at spec {card['spec']:.4f}, worst case "
+                  f"{card['worst_case_accuracy']:.4f}, fits {card['fits_device']} -> {card['grade']}")
+    _emit_json(args.json, cards[0] if len(cards) == 1 else cards)
     if args.report:
-        path = write_report(args.report, [card], model=model, data=data, seed=args.seed)
+        path = write_report(args.report, cards, models=models, data=data, seed=args.seed)
         if args.json != "-":
             print(f"report: {path}")
     return 0
@@ -246,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="per-chip ensemble and deployment-readiness score card",
                        epilog="example: robust-snn evaluate model.rsnn --data synth-kws --device dynapse2 "
                               "--chips 200 --json card.json --report report/")
-    p.add_argument("model", help="model file (.rsnn)")
+    p.add_argument("model", nargs="+", help="model file(s) (.rsnn); several give one comparison table")
     p.add_argument("--data", required=True, help="data SPEC")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--device", required=True, help="profile name (see `robust-snn devices`) or a profile TOML file")

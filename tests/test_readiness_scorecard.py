@@ -61,3 +61,30 @@ def test_sensitivity_ranks_groups_by_accuracy_drop(trained):
     drops = [r["accuracy_drop"] for r in rows]
     assert drops == sorted(drops, reverse=True)
     assert {r["family"] for r in rows} >= {"weights", "biases"}
+
+
+def test_report_folder_holds_the_table_and_non_empty_plots_for_several_models(trained, tmp_path):
+    from robust_snn.readiness.report import write_report
+
+    model, data = trained
+    other = SNNClassifier(NetworkConfig(n_in=8, hidden=(16,), n_classes=3, recurrent=True, seed=9))
+    cards = [score_card(m, "gaussian-20", data, n_chips=4, model_name=n) for n, m in (("a", model), ("b", other))]
+    path = write_report(tmp_path / "rep", cards, models={"a": model, "b": other}, data=data)
+    text = path.read_text()
+    assert "| a | gaussian-20 |" in text and "| b | gaussian-20 |" in text
+    for png in ("per_chip_histogram.png", "accuracy_vs_mismatch.png", "loss_landscape.png", "sensitivity_a.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 1000, png
+        assert f"({png})" in text
+
+
+def test_bundle_reproduces_the_score_cards_nominal_accuracy_exactly(trained, tmp_path):
+    import robust_snn
+    from robust_snn.export.bundle import write_bundle
+    from robust_snn.training import evaluate
+
+    model, data = trained
+    robust_snn.save_model(tmp_path / "m.rsnn", model)
+    card = score_card(model, "dynapse2", data, n_chips=3)
+    write_bundle(tmp_path / "b.rsnn", tmp_path / "m.rsnn", load_profile("dynapse2"), card)
+    bundle = robust_snn.load_model(tmp_path / "b.rsnn")
+    assert evaluate(bundle, data).accuracy == card["nominal_accuracy"]

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from ..devices import build_profile, evaluate_ensemble
 from ..io.atomic import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
+from .landscape import landscape_1d
 from .sensitivity import sensitivity
 
 LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -58,14 +59,15 @@ def _save(fig: Any, path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
-def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *, model: nn.Module | None = None,
-                 data: Dataset | None = None, seed: int = 0, curves: dict[str, dict[str, list[float]]] | None = None,
-                 sensitivities: dict[str, list[dict[str, Any]]] | None = None, title: str = "Deployment readiness"
-                 ) -> Path:
-    """Write ``report.md``, ``scorecards.json`` and the plots into ``folder``; returns the Markdown path.
+def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
+                 models: dict[str, nn.Module] | None = None, data: Dataset | None = None, seed: int = 0,
+                 title: str = "Deployment readiness") -> Path:
+    """Write ``report.md``, ``scorecards.json``, ``analysis.json`` and the plots into ``folder``.
 
-    With a ``model`` and ``data`` and no precomputed ``curves``/``sensitivities``, the mismatch curve and the
-    sensitivity of the first card's device are measured here.
+    ``cards``: score cards (several models on one device give one table). With ``models`` (name -> model, the
+    names as in the cards) and ``data``, the report also measures and plots, per model, the accuracy vs
+    relative-mismatch curve, the weight-loss landscape (the paper's flatness slope) and the sensitivity
+    attribution on the cards' device. Returns the Markdown path.
     """
     plt = _pyplot()
     folder = Path(folder)
@@ -74,10 +76,14 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *, model: 
     except OSError as exc:
         raise OutputError(f"cannot create report folder {folder}: {exc.strerror}") from None
     write_json_atomic(folder / "scorecards.json", list(cards))
-    if model is not None and data is not None:
-        curves = curves or {cards[0].get("model", "model") or "model": mismatch_curve(model, data, seed=seed)}
-        if sensitivities is None:
-            sensitivities = {cards[0]["device"]: sensitivity(model, cards[0]["device"], data, seed=seed)}
+    curves: dict[str, dict[str, list[float]]] = {}
+    sensitivities: dict[str, list[dict[str, Any]]] = {}
+    landscapes: dict[str, Any] = {}
+    if models and data is not None:
+        for name, model in models.items():
+            curves[name] = mismatch_curve(model, data, seed=seed)
+            sensitivities[name] = sensitivity(model, cards[0]["device"], data, seed=seed)
+            landscapes[name] = landscape_1d(model, data, directions=3, seed=seed)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for card in cards:
@@ -118,24 +124,42 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *, model: 
         _save(fig, folder / "accuracy_vs_mismatch.png")
         plt.close(fig)
         lines += ["## Accuracy vs mismatch level", "", "![accuracy vs mismatch](accuracy_vs_mismatch.png)", ""]
+    if landscapes:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for name, land in landscapes.items():
+            mean_curve = [sum(c[i] for c in land.losses) / len(land.losses) for i in range(len(land.alphas))]
+            ax.plot(land.alphas, mean_curve, label=f"{name} (slope {land.mean_slope:.3f})")
+        ax.set_xlabel("alpha: theta + alpha v, v ~ N(0, (0.2 |theta|)^2)")
+        ax.set_ylabel("test cross-entropy")
+        ax.legend(fontsize=7)
+        _save(fig, folder / "loss_landscape.png")
+        plt.close(fig)
+        lines += ["## Weight-loss landscape", "", "Loss along random relative directions (mean of 3); the mean slope "
+                  "|dL/d alpha| is the paper's flatness measure (Table S1): flatter minima tolerate mismatch.", "",
+                  "| model | mean slope |", "|---|---|"]
+        lines += [f"| {name} | {land.mean_slope:.4f} |" for name, land in landscapes.items()]
+        lines += ["", "![loss landscape](loss_landscape.png)", ""]
     if sensitivities:
-        for device, rows in sensitivities.items():
+        for model_name, rows in sensitivities.items():
             fig, ax = plt.subplots(figsize=(6, 3.5))
             ax.barh([r["group"] for r in rows], [r["accuracy_drop"] for r in rows])
             ax.set_xlabel("mean accuracy drop when only this group varies")
             ax.invert_yaxis()
-            name = f"sensitivity_{device}.png".replace("/", "_")
+            name = "sensitivity_" + "".join(ch if ch.isalnum() else "_" for ch in model_name) + ".png"
             _save(fig, folder / name)
             plt.close(fig)
-            lines += [f"## Sensitivity on {device}", "", "Mismatch applied to one group (layer x family) at a time, "
+            lines += [f"## Sensitivity of {model_name} on {cards[0]['device']}", "", "Mismatch applied to one group (layer x family) at a time, "
                       "ranked: where better matching (silicon area) buys the most accuracy.", "",
                       "| group | accuracy drop |", "|---|---|"]
             lines += [f"| {r['group']} | {r['accuracy_drop']:.4f} |" for r in rows]
             lines += ["", f"![sensitivity]({name})", ""]
     path = folder / "report.md"
     write_bytes_atomic(path, "\n".join(lines).encode())
-    if curves or sensitivities:
-        write_json_atomic(folder / "analysis.json", {"curves": curves or {}, "sensitivity": sensitivities or {}})
+    if curves:
+        write_json_atomic(folder / "analysis.json", {
+            "curves": curves, "sensitivity": sensitivities,
+            "landscape": {k: {"alphas": v.alphas, "losses": v.losses, "mean_slope": v.mean_slope}
+                          for k, v in landscapes.items()}})
     return path
 
 
