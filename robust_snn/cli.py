@@ -68,16 +68,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     x0, _ = train_set[0]
     classes = getattr(train_set, "classes", None)
     n_classes = len(classes) if classes else 1 + max(int(train_set[i][1]) for i in range(len(train_set)))
-    # Default architecture: one recurrent layer of 64 CuBa-LIF neurons (fits Xylo Audio 2 and DYNAP-SE2).
-    net_dict = {"n_in": int(x0.shape[-1]), "n_classes": n_classes, "seed": train_config.seed,
-                "hidden": [64], "recurrent": True, **sections.get("network", {})}
-    if getattr(train_set, "dt", None) and "dt" not in sections.get("network", {}):
-        net_dict["dt"] = float(train_set.dt)
-    model = SNNClassifier(NetworkConfig.from_dict(net_dict))
+    if args.init is not None:
+        from .io.model_file import load_model
+
+        if "network" in sections:
+            raise ConfigError("--init takes the architecture from the model file; remove the [network] section")
+        model = load_model(args.init).train()
+        if model.config.n_in != int(x0.shape[-1]) or model.config.n_classes != n_classes:
+            raise ConfigError(f"{args.init} maps {model.config.n_in} channels to {model.config.n_classes} classes, "
+                              f"but {args.data} has {int(x0.shape[-1])} channels and {n_classes} classes")
+    else:
+        # Default architecture: one recurrent layer of 64 CuBa-LIF neurons.
+        net_dict = {"n_in": int(x0.shape[-1]), "n_classes": n_classes, "seed": train_config.seed,
+                    "hidden": [64], "recurrent": True, **sections.get("network", {})}
+        if getattr(train_set, "dt", None) and "dt" not in sections.get("network", {}):
+            net_dict["dt"] = float(train_set.dt)
+        model = SNNClassifier(NetworkConfig.from_dict(net_dict))
 
     out = Path(args.out)
     checkpoint = out.with_name(out.name + ".ckpt")
-    describe = {"data": args.data, "network": model.config.to_dict()}
+    describe = {"data": args.data, "network": model.config.to_dict(), "init": args.init}
     result = fit(model, train_set, val_set, method, train_config, checkpoint=checkpoint, resume=args.resume,
                  progress=not args.quiet, describe=describe)
     effective = {"network": model.config.to_dict(), "train": train_config.__dict__, "method": method.describe()}
@@ -224,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
     p.add_argument("--config", default=None, help="TOML file with [network], [train] and [method] sections")
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
+    p.add_argument("--init", default=None, help="start from this model file's architecture and weights (fine-tuning)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

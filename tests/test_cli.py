@@ -94,3 +94,13 @@ def SNNClassifier_file(tmp_path):
     if not path.exists():
         robust_snn.save_model(path, SNNClassifier(NetworkConfig(n_in=16, hidden=(8,), n_classes=8, seed=0)))
     return path
+
+
+def test_fine_tuning_from_a_model_file_with_qat(tmp_path):
+    config = tmp_path / "q.toml"
+    config.write_text('[method]\nname = "qat"\ndevice = "xylo-audio2"\n\n[train]\nbatch_size = 256\n')
+    proc = run("train", "--data", "synth-kws", "--init", str(SNNClassifier_file(tmp_path)), "--config", str(config),
+               "--epochs", "1", "--out", str(tmp_path / "q.rsnn"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    meta = __import__("robust_snn.io.model_file", fromlist=["read_model"]).read_model(tmp_path / "q.rsnn")[1]
+    assert meta["method"] == {"name": "qat", "hyperparameters": {"device": "xylo-audio2"}}

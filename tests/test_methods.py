@@ -100,3 +100,26 @@ def test_method_hyperparameter_errors_name_the_field():
         make_method("adversarial", {"gamma": 1})
     with pytest.raises(ValueError, match="unknown method 'magic'"):
         make_method("magic")
+
+
+def test_qat_runs_forward_at_the_programmed_values_with_a_straight_through_gradient():
+    from robust_snn.core import functional_forward, physical_parameters
+    from robust_snn.devices import load_profile
+    from robust_snn.readiness.scorecard import programmed_parameters
+
+    model = small_model()
+    data = make_pattern_data(16, seed=0)
+    x, y = data.tensors
+    method = make_method("qat", {"device": "xylo-audio2"})
+    result = method.loss(model, physical_parameters(model), x, y, torch.Generator())
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(
+            functional_forward(model, programmed_parameters(model, load_profile("xylo-audio2")), x), y)
+    assert torch.allclose(result.loss, expected, atol=1e-6)
+    result.loss.backward()
+    assert model.layers[0].weight.grad.abs().sum() > 0
+
+
+def test_qat_with_an_unknown_device_names_it():
+    with pytest.raises(ValueError, match="nosuchchip"):
+        make_method("qat", {"device": "nosuchchip"})
