@@ -21,7 +21,6 @@ Usage: ``python benchmarks/bench_adversarial.py [--json FILE|-] [--repeats N]``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from typing import Callable
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_core import BATCH, N_HID, N_IN, N_OUT, T, Ours, time_interleaved  # noqa: E402
+from bench_core import BATCH, N_HID, N_IN, N_OUT, T, Ours, time_interleaved, write_results  # noqa: E402
 
 
 class OursClassifier(nn.Module):
@@ -163,13 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print("ratios:")
     for name, value in ratios.items():
         print(f"  {name:<38} {value:.3f}")
-    if args.json:
-        doc = json.dumps({"ms": ms, "ratios": ratios}, indent=2)
-        if args.json == "-":
-            print(doc)
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(doc + "\n")
+    write_results(args.json, ms, ratios)
     return 0
 
 

@@ -110,6 +110,18 @@ def make_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor])
     return step
 
 
+def write_results(dest: str | None, ms: dict[str, float], ratios: dict[str, float]) -> None:
+    """The benchmark JSON of shared/CLI.md, ``{"ms": {...}, "ratios": {...}}``, to FILE or ``-`` (stdout)."""
+    if not dest:
+        return
+    doc = json.dumps({"ms": ms, "ratios": ratios}, indent=2)
+    if dest == "-":
+        print(doc)
+    else:
+        with open(dest, "w") as fh:
+            fh.write(doc + "\n")
+
+
 def time_interleaved(
     steps: dict[str, Callable[[], None]], warmup: int, repeats: int, block: int = 1
 ) -> dict[str, float]:
@@ -182,13 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     print("ratios (ours / theirs, lower is better):")
     for name, value in ratios.items():
         print(f"  {name:<28} {value:.3f}")
-    if args.json:
-        doc = json.dumps({"ms": ms, "ratios": ratios}, indent=2)
-        if args.json == "-":
-            print(doc)
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(doc + "\n")
+    write_results(args.json, ms, ratios)
     return 0
 
 

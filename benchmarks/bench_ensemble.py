@@ -23,7 +23,6 @@ Usage: ``python benchmarks/bench_ensemble.py [--json FILE|-] [--repeats N] [--ba
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -31,6 +30,9 @@ from typing import Callable
 
 import torch
 from torch.utils.data import TensorDataset
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from bench_core import write_results  # noqa: E402
 
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.devices import evaluate_ensemble
@@ -87,13 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<18} {value:9.1f} ms")
     for name, value in ratios.items():
         print(f"  {name:<28} {value:6.2f}x")
-    if args.json:
-        text = json.dumps({"ms": ms, "ratios": ratios}, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text + "\n")
+    write_results(args.json, ms, ratios)
     return 0
 
 
