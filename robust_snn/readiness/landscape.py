@@ -15,8 +15,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..core.parameters import parameter_families, physical_parameters
+from ..core.parameters import physical_parameters
 from ..training.evaluate import evaluate
+from ..training.methods.base import names_in_families
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,6 @@ def _shifted(params: dict[str, torch.Tensor], *terms: tuple[float, dict[str, tor
     return out
 
 
-def _names(model: nn.Module, families: tuple[str, ...]) -> list[str]:
-    names = [n for n, f in parameter_families(model).items() if f in families]
-    if not names:
-        raise ValueError(f"the model has no parameters in the families {list(families)}")
-    return names
-
-
 def landscape_1d(
     model: nn.Module,
     data: Dataset,
@@ -60,7 +54,7 @@ def landscape_1d(
     if len(alphas) < 2:
         raise ValueError("need at least two alphas")
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
-    names = _names(model, families)
+    names = names_in_families(model, families)
     gen = torch.Generator().manual_seed(seed)
     curves, slopes = [], []
     for _ in range(directions):
@@ -83,7 +77,7 @@ def landscape_2d(
     """Loss on the grid ``theta + a u + b v`` over two random relative directions: ``(alphas, losses[a][b])``."""
     alphas = alphas if alphas is not None else [-2 + 0.5 * i for i in range(9)]
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
-    names = _names(model, families)
+    names = names_in_families(model, families)
     gen = torch.Generator().manual_seed(seed)
     u, v = _direction(params, names, scale, gen), _direction(params, names, scale, gen)
     grid = [[evaluate(model, data, batch_size, params=_shifted(params, (a, u), (b, v))).loss for b in alphas]
