@@ -72,7 +72,8 @@ def test_report_folder_holds_the_table_and_non_empty_plots_for_several_models(tr
     path = write_report(tmp_path / "rep", cards, models={"a": model, "b": other}, data=data)
     text = path.read_text()
     assert "| a | gaussian-20 |" in text and "| b | gaussian-20 |" in text
-    for png in ("per_chip_histogram.png", "accuracy_vs_mismatch.png", "loss_landscape.png", "sensitivity_a.png"):
+    for png in ("per_chip_histogram.png", "accuracy_vs_mismatch.png", "loss_landscape.png", "loss_landscape_2d.png",
+                "sensitivity_a.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000, png
         assert f"({png})" in text
 

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from ..devices import build_profile, evaluate_ensemble
 from ..io.atomic import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
-from .landscape import landscape_1d
+from .landscape import landscape_1d, landscape_2d
 from .sensitivity import sensitivity
 
 LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -84,6 +84,8 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
             curves[name] = mismatch_curve(model, data, seed=seed)
             sensitivities[name] = sensitivity(model, cards[0]["device"], data, seed=seed)
             landscapes[name] = landscape_1d(model, data, directions=3, seed=seed)
+        first = next(iter(models))
+        grid_alphas, grid = landscape_2d(models[first], data, alphas=[-2 + 2 / 3 * i for i in range(7)], seed=seed)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for card in cards:
@@ -139,6 +141,16 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
                   "| model | mean slope |", "|---|---|"]
         lines += [f"| {name} | {land.mean_slope:.4f} |" for name, land in landscapes.items()]
         lines += ["", "![loss landscape](loss_landscape.png)", ""]
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        contour = ax.contourf(grid_alphas, grid_alphas, grid, levels=12)
+        fig.colorbar(contour, ax=ax, label="test cross-entropy")
+        ax.set_xlabel("beta (direction v)")
+        ax.set_ylabel("alpha (direction u)")
+        ax.set_title(f"{first}: loss around theta")
+        _save(fig, folder / "loss_landscape_2d.png")
+        plt.close(fig)
+        lines += [f"2-D slice for {first} (two random relative directions):", "",
+                  "![2-D loss landscape](loss_landscape_2d.png)", ""]
     if sensitivities:
         for model_name, rows in sensitivities.items():
             fig, ax = plt.subplots(figsize=(6, 3.5))
