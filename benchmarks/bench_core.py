@@ -6,8 +6,8 @@ Every contender runs the same network shape and the same loss and trains the sam
 biases (our default and the paper's; snntorch's default; Rockpool would also train its time constants and
 thresholds, which we freeze for it so that all do the same work). ``ours_eager_all_trainable`` shows our cost
 when time constants and thresholds are trained too. The median over ``--repeats`` steps is reported after
-``--warmup`` steps, all contenders measured round-robin (one step each in turn) so that noise from
-other load on the machine falls on all of them alike. Ratios are ours divided by theirs (lower is better):
+``--warmup`` steps, all contenders measured round-robin in blocks of ``--block`` steps (each block after one
+unmeasured step) so that noise from other load on the machine falls on all of them alike. Ratios are ours divided by theirs (lower is better):
 
 - ``eager_vs_rockpool``: ours eager / Rockpool ``LinearTorch`` + ``LIFTorch``
 - ``eager_vs_snntorch_synaptic``: ours eager / snntorch ``Synaptic``
@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile contender")
+    parser.add_argument("--block", type=int, default=3, help="consecutive measured steps per contender turn")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     contenders["snntorch_Leaky"] = make_step(leaky, leaky)
 
     print("warming up (torch.compile takes about a minute) ...", file=sys.stderr)
-    ms = time_interleaved(contenders, args.warmup, args.repeats)
+    ms = time_interleaved(contenders, args.warmup, args.repeats, block=args.block)
     ratios = {
         "eager_vs_rockpool": ms["ours_eager"] / ms["rockpool_LIFTorch"],
         "eager_vs_snntorch_synaptic": ms["ours_eager"] / ms["snntorch_Synaptic"],
