@@ -10,7 +10,8 @@ model contract (``(batch, time, channels) -> logits``) and works with every down
 Rockpool pitfalls avoided here:
 
 - ``max_spikes_per_dt`` defaults to ``2**16`` in ``LIFTorch``: a neuron may emit ``floor(V / threshold)``
-  spikes in one step and subtract all of them. No chip does that; we set it to 1 (one spike per step).
+  spikes in one step and subtract all of them. Our neurons emit at most one spike per step, so we set it to 1.
+  (Xylo's hidden neurons can emit up to 31 per step; see :mod:`robust_snn.export.xylo` for what that means.)
 - Rockpool modules keep their state (``vmem``, ``isyn``, ``spikes``) between calls, so consecutive batches
   leak into each other; the wrapper resets the state before every forward pass.
 - ``LIFTorch`` calls its time constants ``tau_*`` but never constrains them; a training step can make one
