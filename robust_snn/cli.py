@@ -210,6 +210,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-snn",
@@ -286,6 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chips", type=int, default=100, help="bundle only: chips for the score card")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("demo", help="the main job: train standard and robust networks, score them on several "
+                                    "device profiles, write a report, export the robust one",
+                       epilog="example: robust-snn demo --out demo-out --quick")
+    p.add_argument("--out", default="demo-out", help="output folder")
+    p.add_argument("--quick", action="store_true", help="small budgets: well under 2 minutes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -1,0 +1,20 @@
+"""Smoke test of the main job (`robust-snn demo --quick`): every artefact is written and loads back."""
+
+import json
+
+import robust_snn
+from robust_snn.demo import run_demo
+
+
+def test_quick_demo_trains_scores_reports_and_exports(tmp_path):
+    result = run_demo(tmp_path / "demo", quick=True, progress=False)
+    devices = {c["device"] for c in result["cards"]}
+    assert {"gaussian-20", "dynapse2", "rram"} <= devices
+    assert {c["model"] for c in result["cards"]} == {"standard", "robust"}
+    assert json.loads((tmp_path / "demo" / "scorecards.json").read_text()) == result["cards"]
+    assert (tmp_path / "demo" / "report" / "dynapse2" / "accuracy_vs_mismatch.png").stat().st_size > 1000
+    bundle = robust_snn.load_model(tmp_path / "demo" / "robust.bundle.rsnn")
+    assert bundle.config.n_classes == 8
+    from robust_snn.export.nir import from_nir
+
+    assert from_nir(tmp_path / "demo" / "robust.nir").config.hidden == bundle.config.hidden
