@@ -37,7 +37,8 @@ class DemoPlan:
     train_subset: int | None
 
 
-FULL = DemoPlan(epochs=12, hidden=64, chips=100, profiles=("gaussian-20", "dynapse2", "rram", "pcm"),
+# 48 recurrent neurons: fan-in 16 + 48 = 64, the DYNAP-SE2 limit, so the resource check passes.
+FULL = DemoPlan(epochs=12, hidden=48, chips=100, profiles=("gaussian-20", "dynapse2", "rram", "pcm"),
                 robust_method="adversarial", train_subset=None)
 QUICK = DemoPlan(epochs=4, hidden=32, chips=16, profiles=("gaussian-20", "dynapse2", "rram"),
                  robust_method="adversarial-warm", train_subset=2048)

@@ -112,7 +112,7 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
               "*not-ready* if the interval lies below it or the network does not fit, *marginal* otherwise.", ""]
     for c in cards:
         if c["violations"]:
-            lines.append(f"- {c['device']} violations: " + "; ".join(c["violations"]))
+            lines.append(f"- {c['model'] or 'model'} on {c['device']}, violations: " + "; ".join(c["violations"]))
     lines += ["", "![per-chip accuracy](per_chip_histogram.png)", ""]
 
     if curves:
