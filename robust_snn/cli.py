@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import ConfigError, load_toml
+from .cli_config import COMMANDS_WITH_CONFIG, apply_config, config_path_for, options_of, write_effective_config
+from .config import ConfigError
 from .data import DataError
 from .io.atomic import OutputError, write_json_atomic
 from .io.tensors import FileFormatError
@@ -35,14 +36,13 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sections(config_file: str | None) -> dict[str, Any]:
-    if config_file is None:
-        return {}
-    data = load_toml(config_file)
-    unknown = sorted(set(data) - {"network", "train", "method"})
-    if unknown:
-        raise ConfigError(f"{config_file}: unknown section(s) {', '.join(unknown)}; known: network, train, method")
-    return data
+def _save_config(args: argparse.Namespace, output: str | Path | None, is_folder: bool = False,
+                 extra: dict[str, Any] | None = None) -> None:
+    """The effective configuration next to ``output`` (nothing for stdout-only runs)."""
+    if output is None or str(output) == "-":
+        return
+    sections = {args.command: options_of(args.subparser, args), **(extra or {})}
+    write_effective_config(config_path_for(output, is_folder), args.command, sections)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -51,8 +51,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .io.model_file import save_model
     from .training import TrainConfig, fit, make_method
 
-    sections = _sections(args.config)
-    train_dict = dict(sections.get("train", {}))
+    sections = args.config_data
+    options = {action.dest for action in args.subparser._actions}  # noqa: SLF001 - [train] mixes both kinds
+    train_dict = {k: v for k, v in sections.get("train", {}).items()
+                  if k.replace("-", "_") not in options or k in ("epochs", "seed")}
     if args.epochs is not None:
         train_dict["epochs"] = args.epochs
     if args.seed is not None:
@@ -95,7 +97,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     save_model(out, result.model, method=method.describe(), data=args.data, training=effective["train"],
                history=result.history, classes=list(classes) if classes else None,
                front_end=frontend.to_dict() if frontend is not None else None)
-    write_json_atomic(out.with_name(out.name + ".config.json"), effective)
+    run_options = {k: v for k, v in options_of(args.subparser, args).items() if k not in ("epochs", "seed")}
+    write_effective_config(config_path_for(out), "train", {"train": {**run_options, **effective["train"]},
+                                                         "network": effective["network"],
+                                                         "method": {"name": method.describe()["name"],
+                                                                    **method.hyperparameters()}})
     best = result.best_val_accuracy
     print(f"wrote {out} (best epoch {result.best_epoch}, val accuracy {best:.4f})" if best is not None
           else f"wrote {out}")
@@ -130,6 +136,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         print(f"nominal {report['nominal_accuracy']:.4f}  attacked (eps {args.eps}, {args.steps} steps) "
               f"{report['attacked_accuracy']:.4f}  random {report['random_accuracy']:.4f}")
     _emit_json(args.json, report)
+    _save_config(args, args.json)
     return 0
 
 
@@ -171,8 +178,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _emit_json(args.json, cards[0] if len(cards) == 1 else cards)
     if args.report:
         path = write_report(args.report, cards, models=models, data=data, seed=args.seed)
+        _save_config(args, args.report, is_folder=True)
         if args.json != "-":
             print(f"report: {path}")
+    _save_config(args, args.json)
     return 0
 
 
@@ -206,6 +215,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             card = score_card(load_model(args.model), profile, load_dataset(args.data, "test"), n_chips=args.chips,
                               seed=args.seed, model_name=str(args.model))
         write_bundle(args.out, args.model, profile, card)
+    _save_config(args, args.out)
     print(f"wrote {args.out} ({args.format})")
     return 0
 
@@ -214,6 +224,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    _save_config(args, args.out, is_folder=True)
     return 0
 
 
@@ -234,12 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a network; writes MODEL (and MODEL.ckpt while training)",
                        epilog="example: robust-snn train --data shd:~/data/shd --method standard "
                               "--epochs 20 --out shd.rsnn")
-    p.add_argument("--data", required=True, help="data SPEC: synth-kws, speech-commands:PATH or shd:PATH")
+    p.add_argument("--data", help="data SPEC: synth-kws, speech-commands:PATH or shd:PATH (required)")
     p.add_argument("--method", default=None, help="training method (see `robust-snn methods`)")
-    p.add_argument("--out", required=True, help="model file to write")
+    p.add_argument("--out", help="model file to write (required); MODEL.config.toml gets the effective config")
     p.add_argument("--epochs", type=int, default=None, help="number of epochs (overrides the config)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
-    p.add_argument("--config", default=None, help="TOML file with [network], [train] and [method] sections")
+    p.add_argument("--config", default=None, help="TOML file with [network], [train] and [method] sections; "
+                   "[train] also takes this command's options (data = \"synth-kws\", ...)")
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
     p.add_argument("--init", default=None, help="start from this model file's architecture and weights (fine-tuning)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -247,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("attack", help="worst-case accuracy under an adversarial parameter attack",
                        epilog="example: robust-snn attack model.rsnn --data synth-kws --eps 0.1 --json -")
-    p.add_argument("model", help="model file (.rsnn)")
-    p.add_argument("--data", required=True, help="data SPEC (see `robust-snn train --help`)")
+    p.add_argument("model", nargs="?", help="model file (.rsnn)")
+    p.add_argument("--data", help="data SPEC (see `robust-snn train --help`) (required)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--eps", type=float, default=0.1, help="relative attack size: |theta* - theta| <= eps |theta|")
     p.add_argument("--steps", type=int, default=10, help="signed-gradient ascent steps")
@@ -267,10 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="per-chip ensemble and deployment-readiness score card",
                        epilog="example: robust-snn evaluate model.rsnn --data synth-kws --device dynapse2 "
                               "--chips 200 --json card.json --report report/")
-    p.add_argument("model", nargs="+", help="model file(s) (.rsnn); several give one comparison table")
-    p.add_argument("--data", required=True, help="data SPEC")
+    p.add_argument("model", nargs="*", help="model file(s) (.rsnn); several give one comparison table")
+    p.add_argument("--data", help="data SPEC (required)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--device", required=True, help="profile name (see `robust-snn devices`) or a profile TOML file")
+    p.add_argument("--device", help="profile name (see `robust-snn devices`) or a profile TOML file (required)")
     p.add_argument("--chips", type=int, default=100, help="number of simulated chips")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--spec", type=float, default=None, help="absolute accuracy spec a chip must meet")
@@ -285,9 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="chip-mappable export: NIR graph, Xylo Audio 2 spec, or a deployment bundle",
                        epilog="example: robust-snn export model.rsnn --format bundle --device dynapse2 "
                               "--data synth-kws --out model.bundle.rsnn")
-    p.add_argument("model", help="model file (.rsnn)")
-    p.add_argument("--format", required=True, choices=("nir", "xylo", "bundle"))
-    p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("model", nargs="?", help="model file (.rsnn)")
+    p.add_argument("--format", choices=("nir", "xylo", "bundle"), help="(required)")
+    p.add_argument("--out", help="file to write (required)")
     p.add_argument("--device", default=None, help="profile the bundle's weights are programmed for")
     p.add_argument("--data", default=None, help="bundle only: data SPEC to measure the score card on")
     p.add_argument("--chips", type=int, default=100, help="bundle only: chips for the score card")
@@ -302,16 +314,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
+
+    for name, p in sub.choices.items():
+        p.set_defaults(subparser=p)
+        if name in COMMANDS_WITH_CONFIG and name != "train":
+            p.add_argument("--config", default=None,
+                           help=f"TOML file whose [{name}] section sets any of these options (the command line "
+                                f"wins); the effective configuration is saved next to every output")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
+        if args.command in COMMANDS_WITH_CONFIG:
+            from .training import TrainConfig
+
+            extra = TrainConfig.__dataclass_fields__ if args.command == "train" else ()
+            args.config_data = apply_config(args.subparser, args, argv, extra_keys=extra)
         return int(args.func(args))
     except USER_ERRORS as exc:
         print(f"robust-snn {args.command}: error: {exc}", file=sys.stderr)

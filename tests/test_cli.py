@@ -43,7 +43,7 @@ def test_train_then_attack_end_to_end_on_the_embedded_corpus(tmp_path):
     proc = run("train", "--data", "synth-kws", "--method", "standard", "--epochs", "1", "--out", str(model),
                "--config", str(config), "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "m.rsnn.config.json").read_text())["network"]["hidden"] == [16]
+    assert "hidden = [\n    16,\n]" in (tmp_path / "m.rsnn.config.toml").read_text()
     loaded = robust_snn.load_model(model)
     assert loaded.config.n_classes == 8 and loaded.config.n_in == 16
     proc = run("attack", str(model), "--data", "synth-kws", "--eps", "0.1", "--steps", "2", "--repeats", "1",

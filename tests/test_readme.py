@@ -46,4 +46,5 @@ def test_every_readme_command_runs(tmp_path):
         proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"{' '.join(words)}\n{proc.stderr[-2000:]}"
     assert (tmp_path / "demo-out" / "report" / "README.md").exists()
+    assert (tmp_path / "demo-out" / "config.toml").exists()
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "model.bundle.rsnn").exists()
