@@ -128,6 +128,9 @@ class SNNClassifier(nn.Module):
             raise ValueError(
                 f"expected input of shape (batch, time, {self.config.n_in}), got {tuple(x.shape)}"
             )
+        if not torch.is_floating_point(x):
+            raise ValueError(f"expected a floating-point input tensor (spikes or currents), got {x.dtype}; "
+                             f"convert it with x.float()")
         for layer in self.layers:
             x = layer(x)
         return self.readout(x)

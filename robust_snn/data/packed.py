@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import io
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..io.atomic import write_bytes_atomic
+from ..io.limits import check_shapes, npz_shapes
 from .audio import decimate, mu_law_decode, mu_law_encode, read_wav
 from .speech_commands import NOISE_FOLDER, list_split, speaker_of
 from .spec import DataError
@@ -124,9 +126,12 @@ def load_packed(path: str | Path) -> PackedCorpus:
 @functools.lru_cache(maxsize=2)
 def _load(path: str, size: int, mtime: int) -> PackedCorpus:
     try:
+        check_shapes(npz_shapes(path), path, DataError)
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
+    except DataError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a packed corpus (.npz without pickle): {exc}") from None
     if "format" not in data or int(data["format"]) != FORMAT:
         raise DataError(f"{path} is not a packed keyword corpus of format {FORMAT}")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..io.limits import check_shapes, hdf5_shapes
 from .options import ShdOptions, shd_options
 from .spec import DataError, DataSpec
 
@@ -72,6 +73,7 @@ def _read(path: Path, options: ShdOptions, steps: int) -> tuple[list[np.ndarray]
         raise DataError(f"SHD/SSC file not found: {path}")
     channels = CHANNELS // options.downsample
     try:
+        check_shapes(hdf5_shapes(path), str(path), DataError)
         with h5py.File(path, "r") as fh:
             times, units, labels = fh["spikes/times"][:], fh["spikes/units"][:], np.asarray(fh["labels"][:])
             keys = tuple(k.decode() if isinstance(k, bytes) else str(k) for k in fh["extra/keys"][:]) \

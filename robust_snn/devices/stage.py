@@ -105,7 +105,7 @@ def build_stage(data: Mapping[str, Any], where: str) -> Stage:
     kind = data.get("kind")
     if kind is None:
         raise ConfigError(f"{where}.kind is missing; known kinds: {', '.join(sorted(STAGES))}")
-    if kind not in STAGES:
+    if not isinstance(kind, str) or kind not in STAGES:
         raise ConfigError(f"{where}.kind {kind!r} is unknown; known kinds: {', '.join(sorted(STAGES))}")
     fields = {k: v for k, v in data.items() if k != "kind"}
     return STAGES[kind].from_dict(fields, where)

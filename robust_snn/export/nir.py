@@ -30,6 +30,7 @@ from ..core.network import NetworkConfig, SNNClassifier
 from ..core.readout import SpikeMeanReadout
 from ..interop.rockpool import NEVER_SPIKES
 from ..io.atomic import atomic_path
+from ..io.limits import check_shapes, hdf5_shapes
 from ..io.tensors import FileFormatError
 
 META_KEY = "robust_snn"
@@ -115,7 +116,10 @@ def from_nir(source: str | Path | Any) -> SNNClassifier:
         if not path.is_file():
             raise FileFormatError(f"NIR file not found: {path}")
         try:
+            check_shapes(hdf5_shapes(path), str(path), FileFormatError)
             graph = nir.read(str(path))
+        except FileFormatError:
+            raise
         except (OSError, KeyError, ValueError) as exc:
             raise FileFormatError(f"{path} is not a readable NIR file: {exc}") from None
     else:

@@ -17,6 +17,7 @@ from torch import nn
 from .. import __version__
 from ..config import ConfigError
 from ..core.network import NetworkConfig, SNNClassifier
+from .limits import check_shapes
 from .tensors import FileFormatError, load_tensors, save_tensors
 
 MODEL_FORMAT = "robust-snn-model"
@@ -60,6 +61,19 @@ def load_state_strict(model: nn.Module, tensors: dict[str, torch.Tensor], source
     model.load_state_dict(tensors, strict=True)
 
 
+def architecture_shapes(config: NetworkConfig) -> list[tuple[str, tuple[int, ...]]]:
+    """The large arrays an architecture would allocate, checked before building it (the metadata is untrusted)."""
+    shapes, n_prev = [], int(config.n_in)
+    for i, h in enumerate(config.hidden):
+        shapes.append((f"layers.{i}.weight", (int(h), n_prev)))
+        if config.recurrent:
+            shapes.append((f"layers.{i}.w_rec", (int(h), int(h))))
+        shapes.append((f"layers.{i} per-neuron parameters", (8, int(h))))
+        n_prev = int(h)
+    shapes.append(("readout.weight", (int(config.n_classes), n_prev)))
+    return shapes
+
+
 def read_model(path: str | Path) -> tuple[SNNClassifier, dict[str, Any]]:
     """``(model, metadata)`` from a model file; the model is in eval mode."""
     tensors, meta = load_tensors(path, MODEL_FORMAT)
@@ -71,6 +85,10 @@ def read_model(path: str | Path) -> tuple[SNNClassifier, dict[str, Any]]:
         config = NetworkConfig.from_dict(meta.get("architecture", {}), "architecture")
     except ConfigError as exc:
         raise FileFormatError(f"{path}: {exc}") from None
+    check_shapes(architecture_shapes(config), f"{path} (architecture)", FileFormatError)
+    bad = sorted(name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:
+        raise FileFormatError(f"{path}: non-finite values (NaN or inf) in {', '.join(bad)}")
     model = SNNClassifier(config)
     load_state_strict(model, tensors, str(path))
     return model.eval(), meta

@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_path
+from .limits import check_shapes, safetensors_shapes
 
 META_KEY = "robust_snn"
 
@@ -49,7 +50,10 @@ def load_tensors(path: str | Path, expected_format: str | None = None) -> tuple[
 
         with safe_open(str(path), framework="pt") as fh:
             raw_meta = (fh.metadata() or {}).get(META_KEY)
+        check_shapes(safetensors_shapes(path), str(path), FileFormatError)
         tensors = load_file(str(path))
+    except FileFormatError:
+        raise
     except (SafetensorError, OSError, ValueError) as exc:
         raise FileFormatError(f"{path} is not a valid robust-snn file: {exc}") from None
     if raw_meta is None:
