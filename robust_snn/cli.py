@@ -118,6 +118,21 @@ def _emit_json(dest: str | None, obj: Any) -> None:
         write_json_atomic(dest, obj)
 
 
+def _check_fits_data(model: Any, data: Any, model_name: str, spec: str) -> None:
+    """A model and a data set that do not belong together are named here, not deep inside a matrix product."""
+    if len(data) == 0:
+        raise DataError(f"{spec}: the data set is empty")
+    config = getattr(model, "config", None)
+    if config is None:
+        return
+    channels = int(tuple(data[0][0].shape)[-1])
+    if channels != config.n_in:
+        raise ConfigError(f"{model_name} takes {config.n_in} input channels but {spec} gives {channels}")
+    classes = getattr(data, "classes", None)
+    if classes and len(classes) > config.n_classes:
+        raise ConfigError(f"{model_name} has {config.n_classes} outputs but {spec} has {len(classes)} classes")
+
+
 def _families(text: str) -> tuple[str, ...]:
     return tuple(f.strip() for f in text.split(",") if f.strip())
 
@@ -130,6 +145,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     config = AttackConfig(eps=args.eps, steps=args.steps, divergence="ce", families=_families(args.families))
     model = load_model(args.model)
     data = load_dataset(args.data, args.split)
+    _check_fits_data(model, data, args.model, args.data)
     report = {"model": str(args.model), "data": args.data, "split": args.split,
               **evaluate_attack(model, data, config, repeats=args.repeats, seed=args.seed)}
     if args.json != "-":
@@ -162,6 +178,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     profile = load_profile(args.device)
     data = load_dataset(args.data, args.split)
     models = {str(path): load_model(path) for path in args.model}
+    for name, model in models.items():
+        _check_fits_data(model, data, name, args.data)
     cards = []
     for name, model in models.items():
         card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
@@ -206,14 +224,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
         if args.device is None:
             raise ConfigError("--format bundle needs --device PROFILE (the weights are programmed for it)")
+        from .devices import resource_violations
+
         profile = load_profile(args.device)
+        model = load_model(args.model)
+        violations = resource_violations(model, profile.limits)
+        if violations:
+            raise ConfigError(f"{args.model} does not fit {profile.name}: {'; '.join(violations)}")
         card = None
         if args.data is not None:
             from .data import load_dataset
             from .readiness.scorecard import score_card
 
-            card = score_card(load_model(args.model), profile, load_dataset(args.data, "test"), n_chips=args.chips,
-                              seed=args.seed, model_name=str(args.model))
+            data = load_dataset(args.data, "test")
+            _check_fits_data(model, data, args.model, args.data)
+            card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, model_name=str(args.model))
         write_bundle(args.out, args.model, profile, card)
     _save_config(args, args.out)
     print(f"wrote {args.out} ({args.format})")
@@ -339,7 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.config_data = apply_config(args.subparser, args, argv, extra_keys=extra)
         return int(args.func(args))
     except USER_ERRORS as exc:
-        print(f"robust-snn {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, even when a file's key holds a newline
+        print(f"robust-snn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
         from .training import TrainingDiverged
