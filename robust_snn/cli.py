@@ -90,6 +90,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     checkpoint = out.with_name(out.name + ".ckpt")
     describe = {"data": args.data, "network": model.config.to_dict(), "init": args.init}
+    if args.resume and checkpoint.exists():
+        from .training.checkpoint import load_checkpoint
+
+        done = load_checkpoint(checkpoint).epoch + 1
+        print(f"resuming from {checkpoint}: {done} of {train_config.epochs} epochs done", file=sys.stderr)
     result = fit(model, train_set, val_set, method, train_config, checkpoint=checkpoint, resume=args.resume,
                  progress=not args.quiet, describe=describe)
     effective = {"network": model.config.to_dict(), "train": train_config.__dict__, "method": method.describe()}
