@@ -18,3 +18,11 @@ def test_quick_demo_trains_scores_reports_and_exports(tmp_path):
     from robust_snn.export.nir import from_nir
 
     assert from_nir(tmp_path / "demo" / "robust.nir").config.hidden == bundle.config.hidden
+
+
+def test_the_demo_gives_the_same_bytes_twice(tmp_path):
+    """CLI.md: same seed, same inputs, same numbers. The score cards and both trained models are compared."""
+    for name in ("a", "b"):
+        run_demo(tmp_path / name, quick=True, progress=False)
+    for output in ("scorecards.json", "standard.rsnn", "robust.rsnn"):
+        assert (tmp_path / "a" / output).read_bytes() == (tmp_path / "b" / output).read_bytes(), output
