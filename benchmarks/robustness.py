@@ -25,9 +25,9 @@ Presets (``--preset auto`` picks by data kind):
 
 - ``demo`` (synth-kws): 16 log-mel -> 48 recurrent LIF -> 8, the demo network (it fits DYNAP-SE2's fan-in of
   64); 10 epochs, batch 64, lr 2e-3 (x0.1 after 80%). Sized so that the default run (9 methods x 3 seeds = 27
-  units, full protocol) takes about 30 min with ``--backend ray`` on two free cores, 45-60 min on a shared
-  2-core machine (measured: training 6 s (standard) to ~75 s (fn-adversarial) per unit, evaluation ~95 s per
-  unit; about 19 CPU-minutes per seed; see ``benchmarks/README.md``);
+  units, full protocol) takes 20-30 min with ``--backend ray`` on two free cores, 30-60 min on a shared 2-core
+  machine (measured: training 6 s (standard) to ~75 s (fn-adversarial) per unit, evaluation 50-95 s per unit;
+  12-19 CPU-minutes per seed; see ``benchmarks/README.md``);
 - ``paper-speech`` (speech-commands): the paper's network -- 40 MFCC as input current (30 ms windows, 10 ms
   stride), 256 recurrent adaptive LIF (tau_mem 20 steps = 0.2 s, adaptation 98 steps = 0.98 s, reset by
   subtraction), spike-mean readout, 8 outputs (yes/no/up/down/left/right + unknown + silence); Adam 1e-3 for 80
