@@ -10,6 +10,7 @@ Applied to the outputs of every spiking layer: ours (:class:`~robust_snn.core.li
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -24,16 +25,22 @@ from .base import Method, StepResult, register_method
 
 
 def spiking_layers(model: nn.Module) -> list[nn.Module]:
-    """Hidden spiking layers of any supported module type (ours, Rockpool, snntorch)."""
+    """Hidden spiking layers of any supported module type (ours, Rockpool, snntorch).
+
+    Foreign layer types are looked up only when their library is already imported (a model holding one has
+    imported it): importing Rockpool just to find none costs seconds per process.
+    """
     kinds: list[type] = [LIFLayer]
-    with contextlib.suppress(ImportError):
-        from rockpool.nn.modules import LIFTorch
+    if "rockpool" in sys.modules:
+        with contextlib.suppress(ImportError):
+            from rockpool.nn.modules import LIFTorch
 
-        kinds.append(LIFTorch)
-    with contextlib.suppress(ImportError):
-        from snntorch._neurons import SpikingNeuron
+            kinds.append(LIFTorch)
+    if "snntorch" in sys.modules:
+        with contextlib.suppress(ImportError):
+            from snntorch._neurons import SpikingNeuron
 
-        kinds.append(SpikingNeuron)
+            kinds.append(SpikingNeuron)
     return [m for m in model.modules() if isinstance(m, tuple(kinds))]
 
 
