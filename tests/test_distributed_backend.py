@@ -51,3 +51,19 @@ def test_missing_ray_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
     with pytest.raises(BackendError, match=r'pip install "robust-snn\[ray\]"'):
         run_tasks(square, [1], backend="ray")
+
+
+def test_an_unreachable_cluster_address_fails_fast_with_a_clear_error() -> None:
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("this process is already connected to Ray")
+    with pytest.raises(BackendError, match="cannot reach the Ray cluster at '127.0.0.1:1'"):
+        run_tasks(square, [1], backend="ray", address="127.0.0.1:1")
+
+
+def test_a_malformed_cluster_address_is_named() -> None:
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("this process is already connected to Ray")
+    with pytest.raises(BackendError, match="must be HOST:PORT"):
+        run_tasks(square, [1], backend="ray", address="head-node")

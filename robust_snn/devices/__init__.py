@@ -26,7 +26,9 @@ Example::
 
 from .crossbar import ConductanceMap, ProgrammingNoise, StuckAtFaults
 from .drift import ConstantReadNoise, DriftCompensation, PowerLawDrift, ReadNoise1f, Relaxation
-from .ensemble import EnsembleResult, evaluate_ensemble, model_dt, sample_chips
+from .ensemble import (
+    ChipCounts, EnsembleResult, count_correct, evaluate_ensemble, merge_counts, model_dt, sample_chips,
+)
 from .limits import model_resources, resource_violations
 from .model import MismatchModel, stack
 from .profiles import DeviceProfile, ResourceLimits, build_profile, describe_profiles, list_profiles, load_profile
@@ -38,10 +40,11 @@ from .variation import LogNormal, RelativeGaussian, RelativeReadNoise, Variation
 
 
 __all__ = [
-    "STAGES", "BitShiftDecay", "ChipState", "ConductanceMap", "ConstantReadNoise", "Crossbar", "DeviceProfile",
-    "DriftCompensation", "EnsembleResult", "IntegerQuantiser", "LogNormal", "MismatchModel", "Phase",
-    "PowerLawDrift", "ProgrammingNoise", "ReadNoise1f", "RelativeGaussian", "RelativeReadNoise", "Relaxation",
-    "ResourceLimits", "SharedLevels", "Stage", "StuckAtFaults", "Variation", "build_profile", "build_stage",
-    "derive_seed", "describe_profiles", "evaluate_ensemble", "generator", "list_profiles", "load_profile",
-    "model_dt", "model_resources", "register", "resource_violations", "sample_chips", "stack",
+    "STAGES", "BitShiftDecay", "ChipCounts", "ChipState", "ConductanceMap", "ConstantReadNoise", "Crossbar",
+    "DeviceProfile", "DriftCompensation", "EnsembleResult", "IntegerQuantiser", "LogNormal", "MismatchModel",
+    "Phase", "PowerLawDrift", "ProgrammingNoise", "ReadNoise1f", "RelativeGaussian", "RelativeReadNoise",
+    "Relaxation", "ResourceLimits", "SharedLevels", "Stage", "StuckAtFaults", "Variation", "build_profile",
+    "build_stage", "count_correct", "derive_seed", "describe_profiles", "evaluate_ensemble", "generator",
+    "list_profiles", "load_profile", "merge_counts", "model_dt", "model_resources", "register",
+    "resource_violations", "sample_chips", "stack",
 ]

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..core.chip_batch import chip_batch_support, chip_batched_forward
 from ..core.parameters import functional_forward, parameter_families, physical_parameters
 from ..training.evaluate import iterate_batches
 from .model import MismatchModel, stack
@@ -120,7 +121,8 @@ def sample_chips(
 
 def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: torch.Tensor, vectorise: bool
                   ) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
-    """``(stacked params {name: (chips, ...)}, x) -> logits (chips, batch, classes)``, vmapped or looped."""
+    """``(stacked params {name: (chips, ...)}, x) -> logits (chips, batch, classes)``: our classifier
+    chip-batched, any other module vmapped, or looped."""
 
     def one(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_forward(model, p, x)
@@ -131,6 +133,8 @@ def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: to
 
     if not vectorise:
         return looped
+    if chip_batch_support(model) is None:
+        return lambda p, x: chip_batched_forward(model, p, x)
     reason = _vmap_failure(model, params, probe_x)
     if reason is not None:
         warnings.warn(f"vmap cannot run this model ({reason}); evaluating chips one by one", stacklevel=4)
@@ -158,7 +162,105 @@ def _progress(enabled: bool, total: int) -> Any:
     return tqdm(total=total, desc="chips", unit="batch", leave=False, dynamic_ncols=True, disable=not enabled)
 
 
+@dataclass(frozen=True)
+class ChipCounts:
+    """Correct answers of chips ``first_chip .. first_chip + len(correct) - 1`` on ``n_samples`` samples.
+
+    The unit of work a distributed ensemble ships back (integers, so merging ranges is exact);
+    ``nominal_correct`` is the unperturbed model's count, measured only when asked (``None`` otherwise).
+    """
+
+    first_chip: int
+    correct: tuple[int, ...]
+    n_samples: int
+    nominal_correct: int | None = None
+
+
+def _check_sizes(n_chips: int, chunk_size: int, batch_size: int) -> None:
+    if n_chips < 1 or chunk_size < 1 or batch_size < 1:
+        raise ValueError(f"n_chips, chunk_size and batch_size must be >= 1, got {n_chips}, {chunk_size}, {batch_size}")
+
+
 @torch.no_grad()
+def count_correct(
+    model: nn.Module,
+    profile: DeviceProfile | MismatchModel | str | Path,
+    dataset: Dataset,
+    chips: range,
+    seed: int = 0,
+    chunk_size: int = 32,
+    batch_size: int = 32,
+    progress: bool = False,
+    *,
+    vectorise: bool = True,
+    dt: float | None = None,
+    nominal: bool = False,
+) -> ChipCounts:
+    """Correct answers of each chip in ``chips`` (a ``range`` with step 1) of ``profile`` on ``dataset``.
+
+    Chip ``k`` is fabricated from ``(seed, k)`` and its read noise drawn from ``(seed, k, batch index)``, so
+    the counts of a range equal that range's slice of a whole-ensemble run with the same ``batch_size``:
+    ensembles can be split into ranges evaluated anywhere. ``nominal=True`` also counts the unperturbed
+    model's correct answers (one extra forward pass per batch). See :func:`evaluate_ensemble` for the rest.
+    """
+    if chips.step != 1 or chips.start < 0:
+        raise ValueError(f"chips must be a range of non-negative chip indices with step 1, got {chips!r}")
+    _check_sizes(len(chips), chunk_size, batch_size)
+    _, mismatch = _as_model(profile)
+    params = {k: v.detach() for k, v in physical_parameters(model).items()}
+    programmed = mismatch.program(params, parameter_families(model), dt=dt if dt is not None else model_dt(model))
+    batches = iterate_batches(dataset, batch_size)
+    chunks = [range(s, min(s + chunk_size, chips.stop)) for s in range(chips.start, chips.stop, chunk_size)]
+    was_training = model.training
+    model.eval()
+    run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise)
+    correct = torch.zeros(len(chips), dtype=torch.int64)
+    nominal_correct = n_samples = 0
+    bar = _progress(progress, len(chunks) * len(batches))
+    try:
+        for c, chunk in enumerate(chunks):
+            states = [mismatch.fabricate(programmed, k, seed) for k in chunk]
+            frozen = None if mismatch.has_read_stages else stack([s.materialise() for s in states])
+            bar.set_description(f"chips {chunk.start}-{chunk.stop - 1}")
+            lo, hi = chunk.start - chips.start, chunk.stop - chips.start
+            for b, (x, y) in enumerate(batches):
+                p = frozen if frozen is not None else stack(
+                    [mismatch.read(s, k, seed, draw=b) for s, k in zip(states, chunk)])
+                correct[lo:hi] += (run(p, x).argmax(-1) == y).sum(-1)
+                if c == 0:
+                    if nominal:
+                        nominal_correct += int((model(x).argmax(-1) == y).sum())
+                    n_samples += len(y)
+                bar.update()
+    finally:
+        bar.close()
+        model.train(was_training)
+    return ChipCounts(chips.start, tuple(correct.tolist()), n_samples, nominal_correct if nominal else None)
+
+
+def merge_counts(name: str, seed: int, parts: list[ChipCounts]) -> EnsembleResult:
+    """The ensemble result of contiguous chip ranges that together cover chips ``0 .. n - 1``.
+
+    One of the parts must carry the nominal count. Raises ``ValueError`` on gaps, overlaps or parts measured
+    on different numbers of samples.
+    """
+    parts = sorted(parts, key=lambda part: part.first_chip)
+    correct: list[int] = []
+    for part in parts:
+        if part.first_chip != len(correct):
+            raise ValueError(f"chip ranges do not tile 0..n-1: a part starts at chip {part.first_chip}, "
+                             f"expected {len(correct)}")
+        if part.n_samples != parts[0].n_samples:
+            raise ValueError(f"chip ranges were measured on {part.n_samples} and {parts[0].n_samples} samples")
+        correct.extend(part.correct)
+    nominal = next((part.nominal_correct for part in parts if part.nominal_correct is not None), None)
+    if nominal is None:
+        raise ValueError("no chip range carries the nominal count")
+    n_samples = parts[0].n_samples
+    return EnsembleResult(name, len(correct), seed, n_samples, nominal / n_samples,
+                          tuple(float(v) / n_samples for v in correct))
+
+
 def evaluate_ensemble(
     model: nn.Module,
     profile: DeviceProfile | MismatchModel | str | Path,
@@ -176,39 +278,15 @@ def evaluate_ensemble(
 
     ``dataset`` yields ``(x (time, channels), label)``. ``dt`` (seconds) defaults to :func:`model_dt`; it is
     needed by profiles that convert time constants (bit-shift decays). The model is evaluated in eval mode and
-    left in the mode it came in; it is never modified.
+    left in the mode it came in; it is never modified. To split the chips over processes or machines see
+    :func:`count_correct` and :mod:`robust_snn.distributed.ensemble`.
     """
-    if n_chips < 1 or chunk_size < 1 or batch_size < 1:
-        raise ValueError(f"n_chips, chunk_size and batch_size must be >= 1, got {n_chips}, {chunk_size}, {batch_size}")
+    _check_sizes(n_chips, chunk_size, batch_size)
     name, mismatch = _as_model(profile)
-    params = {k: v.detach() for k, v in physical_parameters(model).items()}
-    programmed = mismatch.program(params, parameter_families(model), dt=dt if dt is not None else model_dt(model))
-    batches = iterate_batches(dataset, batch_size)
-    chunks = [range(s, min(s + chunk_size, n_chips)) for s in range(0, n_chips, chunk_size)]
-    was_training = model.training
-    model.eval()
-    run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise)
-    correct = torch.zeros(n_chips, dtype=torch.int64)
-    nominal = n_samples = 0
-    bar = _progress(progress, len(chunks) * len(batches))
-    try:
-        for c, chips in enumerate(chunks):
-            states = [mismatch.fabricate(programmed, k, seed) for k in chips]
-            frozen = None if mismatch.has_read_stages else stack([s.materialise() for s in states])
-            bar.set_description(f"chips {chips.start}-{chips.stop - 1}")
-            for b, (x, y) in enumerate(batches):
-                p = frozen if frozen is not None else stack(
-                    [mismatch.read(s, k, seed, draw=b) for s, k in zip(states, chips)])
-                correct[chips.start:chips.stop] += (run(p, x).argmax(-1) == y).sum(-1)
-                if c == 0:
-                    nominal += int((model(x).argmax(-1) == y).sum())
-                    n_samples += len(y)
-                bar.update()
-    finally:
-        bar.close()
-        model.train(was_training)
-    per_chip = tuple(float(v) / n_samples for v in correct.tolist())
-    return EnsembleResult(name, n_chips, seed, n_samples, nominal / n_samples, per_chip)
+    counts = count_correct(model, mismatch, dataset, range(n_chips), seed, chunk_size, batch_size, progress,
+                           vectorise=vectorise, dt=dt, nominal=True)
+    return merge_counts(name, seed, [counts])
 
 
-__all__ = ["EnsembleResult", "evaluate_ensemble", "model_dt", "sample_chips"]
+__all__ = ["ChipCounts", "EnsembleResult", "count_correct", "evaluate_ensemble", "merge_counts", "model_dt",
+           "sample_chips"]

@@ -49,6 +49,27 @@ def require_ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a ``HOST:PORT`` (or ``ray://HOST:PORT``) address nothing answers on, within ``timeout_s``.
+
+    Ray itself retries an unreachable head node for minutes, printing warnings; a user who mistyped the
+    address should learn it in seconds. ``auto`` (the cluster of this node) is left to Ray.
+    """
+    import socket
+
+    target = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        if address != "auto":
+            raise BackendError(f"Ray address must be HOST:PORT, ray://HOST:PORT or auto, got {address!r}")
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BackendError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc}); is the head "
+                           f"node running (`ray start --head`) and the port open?") from None
+
+
 def connect(address: str | None = None) -> Any:
     """Connect to Ray once per process and return the module.
 
@@ -60,6 +81,8 @@ def connect(address: str | None = None) -> Any:
     ray = require_ray()
     if ray.is_initialized():
         return ray
+    if address is not None:
+        _check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:

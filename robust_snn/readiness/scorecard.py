@@ -75,8 +75,17 @@ def score_card(
     chunk_size: int = 16,
     progress: bool = False,
     model_name: str = "",
+    backend: str = "local",
+    address: str | None = None,
+    data_spec: str | None = None,
+    data_split: str = "test",
 ) -> dict[str, Any]:
-    """The readiness JSON of ``shared/CLI.md`` plus CVaR, the attack scale and the sample-size advice."""
+    """The readiness JSON of ``shared/CLI.md`` plus CVaR, the attack scale and the sample-size advice.
+
+    ``backend="ray"`` (``address``: an existing cluster) evaluates the chip ensemble as Ray tasks
+    (:mod:`robust_snn.distributed`); the card is identical to the local one. ``data_spec``/``data_split`` name
+    where ``data`` came from, so that workers load it themselves instead of receiving its tensors.
+    """
     if n_chips < 1:
         raise ConfigError(f"n_chips must be >= 1, got {n_chips!r}")
     if spec is not None and not 0 <= spec <= 1:
@@ -90,8 +99,16 @@ def score_card(
     programmed = programmed_parameters(model, profile)
     nominal = evaluate(model, data, batch_size, params=programmed).accuracy
     float_accuracy = evaluate(model, data, batch_size).accuracy
-    ensemble = evaluate_ensemble(model, profile, data, n_chips=n_chips, seed=seed, chunk_size=chunk_size,
-                                 batch_size=batch_size, progress=progress)
+    if backend == "local" and address is None:
+        ensemble = evaluate_ensemble(model, profile, data, n_chips=n_chips, seed=seed, chunk_size=chunk_size,
+                                     batch_size=batch_size, progress=progress)
+    else:
+        from ..distributed.ensemble import distributed_ensemble
+        from ..distributed.payload import DataSpec
+
+        shipped = DataSpec(data_spec, data_split) if data_spec is not None else data
+        ensemble = distributed_ensemble(model, profile, shipped, n_chips=n_chips, seed=seed, chunk_size=chunk_size,
+                                        batch_size=batch_size, progress=progress, backend=backend, address=address)
     accuracies = list(ensemble.per_chip_accuracy)
     threshold = spec if spec is not None else spec_relative * nominal
     estimate = chip_yield(accuracies, threshold)
