@@ -9,6 +9,6 @@ Ray is an optional extra (``pip install "robust-snn[ray]"``); nothing here impor
 backend is asked for.
 """
 
-from .backend import BACKENDS, INSTALL_HINT, BackendError, connect, require_ray, run_tasks
+from .backend import BACKENDS, INSTALL_HINT, BackendError, check_backend, connect, require_ray, run_tasks
 
-__all__ = ["BACKENDS", "INSTALL_HINT", "BackendError", "connect", "require_ray", "run_tasks"]
+__all__ = ["BACKENDS", "INSTALL_HINT", "BackendError", "check_backend", "connect", "require_ray", "run_tasks"]

@@ -49,6 +49,17 @@ def require_ray() -> Any:
     return ray
 
 
+def check_backend(backend: str, address: str | None = None) -> None:
+    """Refuse, before any work is done, a backend that cannot run: unknown name, an address without Ray,
+    Ray not installed (with the install hint)."""
+    if backend not in BACKENDS:
+        raise BackendError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if address is not None and backend != "ray":
+        raise BackendError(f"an address ({address!r}) needs the ray backend")
+    if backend == "ray":
+        require_ray()
+
+
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Refuse a ``HOST:PORT`` (or ``ray://HOST:PORT``) address nothing answers on, within ``timeout_s``.
 
@@ -164,12 +175,9 @@ def run_tasks(
     e.g. to checkpoint finished work. ``desc`` shows a progress bar with that label (none when ``None``).
     ``address`` and ``max_retries`` (resubmissions after a worker dies) apply to the ``ray`` backend.
     """
-    if backend not in BACKENDS:
-        raise BackendError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_backend(backend, address)
     if max_retries < 0:
         raise ConfigError(f"max_retries must be >= 0, got {max_retries!r}")
-    if address is not None and backend != "ray":
-        raise BackendError(f"an address ({address!r}) needs the ray backend")
     items = list(items)
     with_shared = shared is not None
     bar = _progress(desc, len(items))
@@ -181,4 +189,4 @@ def run_tasks(
         bar.close()
 
 
-__all__ = ["BACKENDS", "BackendError", "INSTALL_HINT", "connect", "require_ray", "run_tasks"]
+__all__ = ["BACKENDS", "BackendError", "INSTALL_HINT", "check_backend", "connect", "require_ray", "run_tasks"]
