@@ -24,6 +24,7 @@ node), so a model state dict or a data set is not serialised again for each of h
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence
 
 from ..config import ConfigError
@@ -81,6 +82,15 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                            f"node running (`ray start --head`) and the port open?") from None
 
 
+def _auth_hint(address: str | None) -> str:
+    """Ray >= 2.59 clusters use token authentication, and a client given an explicit address only sends the
+    token when told to: the usual reason a reachable head node refuses us."""
+    if address in (None, "auto") or os.environ.get("RAY_AUTH_MODE"):
+        return ""
+    return ("; if the cluster uses token authentication, set RAY_AUTH_MODE=token and give the cluster's token "
+            "(~/.ray/auth_token or RAY_AUTH_TOKEN; `ray get-auth-token` on the head node prints it)")
+
+
 def connect(address: str | None = None) -> Any:
     """Connect to Ray once per process and return the module.
 
@@ -99,7 +109,7 @@ def connect(address: str | None = None) -> Any:
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackendError(f"cannot connect to {where}: {first}") from None
+        raise BackendError(f"cannot connect to {where}: {first}{_auth_hint(address)}") from None
     return ray
 
 
