@@ -104,8 +104,14 @@ def connect(address: str | None = None) -> Any:
         return ray
     if address is not None:
         _check_reachable(address)
+    # Quiet workers and no dashboard for an embedded instance; a Ray Client (ray://) connection forwards extra
+    # arguments to the server's ray.init, so it gets none.
+    options: dict[str, Any] = {} if address and address.startswith("ray://") else {
+        "log_to_driver": False, "configure_logging": False}
+    if address is None:
+        options["include_dashboard"] = False
     try:
-        ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+        ray.init(address=address, **options)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
