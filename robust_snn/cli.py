@@ -176,10 +176,12 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .devices import load_profile
+    from .distributed import check_backend
     from .io.model_file import load_model
     from .readiness.report import write_report
     from .readiness.scorecard import score_card
 
+    check_backend(args.backend, args.address)
     profile = load_profile(args.device)
     data = load_dataset(args.data, args.split)
     models = {str(path): load_model(path) for path in args.model}
@@ -189,7 +191,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for name, model in models.items():
         card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
                           spec_relative=args.spec_relative, target_yield=args.target_yield,
-                          progress=not args.quiet, model_name=name)
+                          progress=not args.quiet, model_name=name, backend=args.backend, address=args.address,
+                          data_spec=args.data, data_split=args.split)
         card["data"] = args.data
         cards.append(card)
         if args.json != "-":
@@ -322,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the readiness JSON to FILE ('-' for stdout)")
     p.add_argument("--report", default=None, help="write a Markdown report with plots into this folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="where the chip ensemble runs: this process, or Ray tasks (extra: robust-snn[ray])")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join (HOST:PORT, ray://HOST:PORT or auto); default: start one locally")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="chip-mappable export: NIR graph, Xylo Audio 2 spec, or a deployment bundle",
