@@ -379,6 +379,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split())  # one line, even when a file's key holds a newline
         print(f"robust-snn {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        if "pip install" not in str(exc):  # a missing optional extra names its install; anything else is a bug
+            raise
+        print(f"robust-snn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:
         from .training import TrainingDiverged
 

@@ -152,3 +152,17 @@ def test_the_profile_parser_accepts_or_names_the_field_for_any_mutation(data):
         build_profile(doc)
     except ConfigError as exc:
         assert str(exc).strip()
+
+
+def test_a_missing_optional_extra_exits_2_with_its_install_command(tmp_path, monkeypatch, capsys):
+    import robust_snn.export.nir as nir_export
+    from robust_snn.cli import main
+
+    def no_nir():
+        raise ImportError("NIR export needs the 'nir' extra: pip install 'robust-snn[nir]'")
+
+    monkeypatch.setattr(nir_export, "_nir", no_nir)
+    model_file(tmp_path / "m.rsnn")
+    assert main(["export", str(tmp_path / "m.rsnn"), "--format", "nir", "--out", str(tmp_path / "m.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'robust-snn[nir]'" in err and len(err.strip().splitlines()) == 1
