@@ -1,0 +1,128 @@
+"""The chip-batched forward pass computes what vmap over functional_forward computes: spikes, logits, accuracies."""
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+import robust_snn.devices.ensemble as ensemble
+from robust_snn.core import NetworkConfig, SNNClassifier, functional_forward, parameter_families, physical_parameters
+from robust_snn.core.chip_batch import chip_batch_support, chip_batched_forward
+from robust_snn.devices import evaluate_ensemble, sample_chips
+
+CONFIGS = {
+    "ffwd": dict(hidden=(12,)),
+    "recurrent": dict(hidden=(12,), recurrent=True),
+    "adaptive": dict(hidden=(12,), adaptive=True, adapt_strength=0.3, tau_adapt=0.05),
+    "two-layers-rec-adaptive": dict(hidden=(12, 10), recurrent=True, adaptive=True, adapt_strength=0.3),
+    "leaky-readout": dict(hidden=(12,), recurrent=True, readout="leaky"),
+    "leaky-two-layers": dict(hidden=(12, 9), readout="leaky", adaptive=True),
+}
+
+
+def make(name, **overrides):
+    return SNNClassifier(NetworkConfig(n_in=6, n_classes=3, seed=3, **{**CONFIGS[name], **overrides})).eval()
+
+
+def chips_of(model, profile="dynapse2", n=5):
+    params = {k: v.detach() for k, v in physical_parameters(model).items()}
+    return sample_chips(params, parameter_families(model), profile, n, seed=0)
+
+
+def inputs(batch=8, steps=23):
+    return torch.randn(batch, steps, 6, generator=torch.Generator().manual_seed(1)) * 3
+
+
+def vmapped(model, chips, x):
+    with torch.no_grad():
+        return torch.func.vmap(lambda p: functional_forward(model, p, x))(chips)
+
+
+def as_rate_readout(model):
+    """The same network with a spike-mean readout whose logits are the last layer's spike rates."""
+    n = model.config.hidden[-1]
+    rates = SNNClassifier(NetworkConfig(**{**model.config.to_dict(), "n_classes": n, "readout": "spike_mean"}))
+    rates.load_state_dict({k: v for k, v in model.state_dict().items() if k.startswith("layers.")}, strict=False)
+    with torch.no_grad():
+        rates.readout.weight.copy_(torch.eye(n))
+        rates.readout.bias.zero_()
+    return rates.eval()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_spike_counts_equal_the_vmapped_networks(name):
+    # Identity readout, zero bias: the logits are spike counts / time, exact whatever the summation order.
+    model = as_rate_readout(make(name))
+    chips, x = chips_of(model), inputs()
+    rates = chip_batched_forward(model, chips, x)
+    assert rates.sum() > 0 and torch.equal(rates, vmapped(model, chips, x))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_logits_equal_the_vmapped_networks(name):
+    model = make(name)
+    chips, x = chips_of(model), inputs()
+    batched, reference = chip_batched_forward(model, chips, x), vmapped(model, chips, x)
+    assert batched.shape == (5, 8, 3)
+    torch.testing.assert_close(batched, reference, rtol=0, atol=1e-6)
+    assert torch.equal(batched.argmax(-1), reference.argmax(-1))
+    if model.config.readout == "spike_mean":
+        assert torch.equal(batched, reference)
+
+
+@pytest.mark.parametrize("time_block", [1, 3, 7, 100])
+def test_results_do_not_depend_on_the_time_block(time_block):
+    model = as_rate_readout(make("two-layers-rec-adaptive"))
+    chips, x = chips_of(model), inputs(steps=20)
+    assert torch.equal(chip_batched_forward(model, chips, x, time_block=time_block), vmapped(model, chips, x))
+
+
+@pytest.mark.parametrize("name", ["recurrent", "adaptive", "leaky-readout"])
+@pytest.mark.parametrize("profile", ["gaussian-20", "rram"])  # rram: per-inference read noise
+def test_ensemble_accuracies_equal_the_chip_by_chip_loop(name, profile):
+    model = make(name)
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(40, 15, 6, generator=g) * 3, torch.randint(0, 3, (40,), generator=g))
+    kw = dict(n_chips=6, seed=1, batch_size=16, progress=False)
+    batched = evaluate_ensemble(model, profile, data, chunk_size=4, **kw)
+    assert batched.per_chip_accuracy == evaluate_ensemble(model, profile, data, chunk_size=1, vectorise=False,
+                                                          **kw).per_chip_accuracy
+
+
+def test_the_ensemble_runs_our_classifier_chip_batched_and_other_modules_through_vmap(monkeypatch):
+    calls = []
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return chip_batched_forward(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "chip_batched_forward", counted)
+    model = make("recurrent")
+
+    class Subclassed(SNNClassifier):
+        pass
+
+    other = Subclassed(model.config).eval()
+    other.load_state_dict(model.state_dict())
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(20, 15, 6, generator=g) * 3, torch.randint(0, 3, (20,), generator=g))
+    kw = dict(n_chips=3, seed=1, batch_size=10, progress=False)
+    ours = evaluate_ensemble(model, "dynapse2", data, **kw)
+    assert len(calls) == 2  # one call per chunk and batch
+    assert evaluate_ensemble(other, "dynapse2", data, **kw).per_chip_accuracy == ours.per_chip_accuracy
+    assert len(calls) == 2
+
+
+def test_only_our_own_unmodified_classifier_is_supported():
+    class Subclassed(SNNClassifier):
+        pass
+
+    assert chip_batch_support(make("ffwd")) is None
+    assert "not an SNNClassifier" in chip_batch_support(Subclassed(make("ffwd").config))
+    assert "not an SNNClassifier" in chip_batch_support(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="SNNClassifier only"):
+        chip_batched_forward(torch.nn.Linear(2, 2), {}, inputs())
+
+
+def test_a_wrong_input_shape_is_named():
+    model = make("ffwd")
+    with pytest.raises(ValueError, match=r"\(batch, time, 6\)"):
+        chip_batched_forward(model, chips_of(model), torch.zeros(2, 5, 4))
