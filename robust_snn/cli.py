@@ -80,9 +80,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.init} maps {model.config.n_in} channels to {model.config.n_classes} classes, "
                               f"but {args.data} has {int(x0.shape[-1])} channels and {n_classes} classes")
     else:
-        # Default architecture: one recurrent layer of 64 CuBa-LIF neurons.
+        # Default architecture: one recurrent layer of 48 CuBa-LIF neurons. With 16 inputs that is a fan-in of
+        # 63: it fits DYNAP-SE2 (64) and Xylo Audio 2 (63), so the default model can be bundled for both.
         net_dict = {"n_in": int(x0.shape[-1]), "n_classes": n_classes, "seed": train_config.seed,
-                    "hidden": [64], "recurrent": True, **sections.get("network", {})}
+                    "hidden": [48], "recurrent": True, **sections.get("network", {})}
         if getattr(train_set, "dt", None) and "dt" not in sections.get("network", {}):
             net_dict["dt"] = float(train_set.dt)
         model = SNNClassifier(NetworkConfig.from_dict(net_dict))

@@ -21,8 +21,8 @@ def test_quick_demo_trains_scores_reports_and_exports(tmp_path):
 
 
 def test_the_demo_gives_the_same_bytes_twice(tmp_path):
-    """CLI.md: same seed, same inputs, same numbers. The score cards and both trained models are compared."""
+    """CLI.md: same seed, same inputs, same numbers: score cards, both trained models and the bundle."""
     for name in ("a", "b"):
         run_demo(tmp_path / name, quick=True, progress=False)
-    for output in ("scorecards.json", "standard.rsnn", "robust.rsnn"):
+    for output in ("scorecards.json", "standard.rsnn", "robust.rsnn", "robust.bundle.rsnn"):
         assert (tmp_path / "a" / output).read_bytes() == (tmp_path / "b" / output).read_bytes(), output

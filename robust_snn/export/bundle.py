@@ -46,7 +46,7 @@ def write_bundle(path: str | Path, model_path: str | Path, profile: DeviceProfil
         "device": {"name": profile.name, "family": profile.family, "description": profile.description,
                    "source": profile.source, "profile_toml": _profile_text(profile)},
         "weights": "programmed values of the device (quantised / mapped), in physical units",
-        "source_model": str(model_path),
+        "source_model": Path(model_path).name,  # the file name only: the same bundle wherever it is built
         "score_card": score_card,
     }
     info = {k: v for k, v in meta.items() if k not in {"format", "format_version", "package_version", "kind",
