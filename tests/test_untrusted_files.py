@@ -155,3 +155,16 @@ def test_a_packed_corpus_member_claiming_a_huge_shape_is_refused(tmp_path):
         fh.write(b"\0" * 64)
     with pytest.raises(DataError, match="'audio' claims shape"):
         load_dataset(f"synth-kws:{path}", "test")
+
+
+def test_a_safetensors_file_whose_header_length_ends_in_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """Regression: the pickle test once looked at the first byte only, which is the header length's low byte."""
+    path = tmp_path / "m.rsnn"
+    model = SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=3))
+    for pad in range(0, 4096, 1):
+        save_model(path, model, note="x" * pad)
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("could not make a header length ending in 0x80")
+    robust_snn.load_model(path)

@@ -42,9 +42,16 @@ def load_tensors(path: str | Path, expected_format: str | None = None) -> tuple[
     if not path.is_file():
         raise FileFormatError(f"file not found: {path}")
     with path.open("rb") as fh:
-        head = fh.read(8)
-    if head[:2] == b"\x80\x02" or head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
-        raise FileFormatError(f"{path} is a pickle/torch.save file; refusing to load it (it could run code)")
+        head = fh.read(9)
+    # A safetensors file starts with its JSON header's length (8 bytes, little endian) and then "{". Anything
+    # else is refused before a parser sees it; pickle (b"\x80" + protocol) and torch.save zips get a clear word.
+    # (Testing the first byte alone for pickle's b"\x80" would refuse the 1 in 256 safetensors files whose
+    # header length ends in 0x80.)
+    header_length = int.from_bytes(head[:8], "little")
+    if not (len(head) == 9 and head[8:] == b"{" and header_length <= path.stat().st_size - 8):
+        if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+            raise FileFormatError(f"{path} is a pickle/torch.save file; refusing to load it (it could run code)")
+        raise FileFormatError(f"{path} is not a valid robust-snn file (no safetensors header)")
     try:
         from safetensors import safe_open
 
