@@ -156,7 +156,7 @@ def fit(
             if not torch.isfinite(result.loss):
                 last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
                 raise TrainingDiverged(
-                    f"loss became {float(result.loss)} at epoch {epoch + 1}, batch {step + 1}; {last}. "
+                    f"loss became {float(result.loss.detach())} at epoch {epoch + 1}, batch {step + 1}; {last}. "
                     "Lower the learning rate or check the input data for NaN/inf."
                 )
             optimizer.zero_grad(set_to_none=True)
