@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_core import BATCH, N_HID, N_IN, N_OUT, T, Ours, time_interleaved, write_results  # noqa: E402
+from bench_core import BATCH, N_HID, N_IN, N_OUT, T, Ours, method_step, time_interleaved, write_results  # noqa: E402
 
 
 class OursClassifier(nn.Module):
@@ -45,7 +45,6 @@ class OursClassifier(nn.Module):
 
 
 def our_step(method_name: str, hyper: dict) -> Callable[[], None]:
-    from robust_snn.core import physical_parameters
     from robust_snn.training import make_method
 
     model = OursClassifier()
@@ -53,16 +52,7 @@ def our_step(method_name: str, hyper: dict) -> Callable[[], None]:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(BATCH, T, N_IN, generator=g) * 2
     y = torch.randint(0, N_OUT, (BATCH,), generator=g)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    gen = torch.Generator().manual_seed(2)
-
-    def step() -> None:
-        result = method.loss(model, physical_parameters(model), x, y, gen)
-        opt.zero_grad(set_to_none=True)
-        result.loss.backward()
-        opt.step()
-
-    return step
+    return method_step(model, method, x, y)
 
 
 def rockpool_jax_steps() -> dict[str, Callable[[], None]]:

@@ -24,7 +24,7 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -105,6 +105,22 @@ def make_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor])
         opt.zero_grad(set_to_none=True)
         loss = nn.functional.cross_entropy(forward(x).mean(1) * 10, y)
         loss.backward()
+        opt.step()
+
+    return step
+
+
+def method_step(model: nn.Module, method: Any, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """One optimiser step of a robust-snn training ``method`` (loss, backward, Adam), as ``fit`` takes it."""
+    from robust_snn.core import physical_parameters
+
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    gen = torch.Generator().manual_seed(2)
+
+    def step() -> None:
+        result = method.loss(model, physical_parameters(model), x, y, gen)
+        opt.zero_grad(set_to_none=True)
+        result.loss.backward()
         opt.step()
 
     return step

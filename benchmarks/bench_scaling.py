@@ -35,9 +35,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_core import time_interleaved, write_results  # noqa: E402
+from bench_core import method_step, time_interleaved, write_results  # noqa: E402
 
-from robust_snn.core import NetworkConfig, SNNClassifier, physical_parameters  # noqa: E402
+from robust_snn.core import NetworkConfig, SNNClassifier  # noqa: E402
 from robust_snn.devices import evaluate_ensemble  # noqa: E402
 from robust_snn.training import make_method  # noqa: E402
 
@@ -60,16 +60,7 @@ def train_step(method_name: str, hidden: int, steps: int, batch: int) -> Callabl
     model = network(hidden)
     method = make_method(method_name)
     x, y = inputs(batch, steps)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    gen = torch.Generator().manual_seed(2)
-
-    def step() -> None:
-        result = method.loss(model, physical_parameters(model), x, y, gen)
-        opt.zero_grad(set_to_none=True)
-        result.loss.backward()
-        opt.step()
-
-    return step
+    return method_step(model, method, x, y)
 
 
 def ensemble_ms(hidden: int, steps: int, chips: int, samples: int, repeats: int) -> float:
