@@ -8,16 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from torch.utils.data import TensorDataset
 
 from robust_snn.config import ConfigError
-from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.devices import evaluate_ensemble, merge_counts
 from robust_snn.distributed import run_tasks
 from robust_snn.distributed.ensemble import EnsembleJob, chip_ranges, evaluate_chip_task
 from robust_snn.distributed.payload import pack_model, pack_profile
 from robust_snn.readiness.scorecard import score_card
+from test_distributed_ensemble import data, net  # noqa: F401 - the same tiny network and data as the local tests
 
 ray = pytest.importorskip("ray")
 # Workers cannot import this test module (tests/ is not on their path): ship its functions by value.
@@ -32,17 +30,6 @@ def cluster():
     yield
     if started:
         ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def net() -> SNNClassifier:
-    return SNNClassifier(NetworkConfig(n_in=6, hidden=(12,), n_classes=3, recurrent=True, seed=3)).eval()
-
-
-@pytest.fixture(scope="module")
-def data() -> TensorDataset:
-    g = torch.Generator().manual_seed(0)
-    return TensorDataset(torch.randn(40, 15, 6, generator=g) * 3, torch.randint(0, 3, (40,), generator=g))
 
 
 def crash_first_attempt(chips: tuple[int, int, bool], shared: tuple[str, EnsembleJob]) -> object:
