@@ -96,8 +96,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         done = load_checkpoint(checkpoint).epoch + 1
         print(f"resuming from {checkpoint}: {done} of {train_config.epochs} epochs done", file=sys.stderr)
-    result = fit(model, train_set, val_set, method, train_config, checkpoint=checkpoint, resume=args.resume,
-                 progress=not args.quiet, describe=describe)
+    from .progress import JsonLines
+
+    with JsonLines(args.log_json) if args.log_json else _NoLog() as log:
+        result = fit(model, train_set, val_set, method, train_config, checkpoint=checkpoint, resume=args.resume,
+                     progress=not args.quiet, describe=describe, on_epoch=log.write)
     effective = {"network": model.config.to_dict(), "train": train_config.__dict__, "method": method.describe()}
     frontend = getattr(train_set, "frontend", None)
     save_model(out, result.model, method=method.describe(), data=args.data, training=effective["train"],
@@ -112,6 +115,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"wrote {out} (best epoch {result.best_epoch}, val accuracy {best:.4f})" if best is not None
           else f"wrote {out}")
     return 0
+
+
+class _NoLog:
+    """Stands in for :class:`robust_snn.progress.JsonLines` when ``--log-json`` is not given."""
+
+    def write(self, row: Any) -> None:
+        pass
+
+    def __enter__(self) -> "_NoLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 def _emit_json(dest: str | None, obj: Any) -> None:
@@ -288,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "[train] also takes this command's options (data = \"synth-kws\", ...)")
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
     p.add_argument("--init", default=None, help="start from this model file's architecture and weights (fine-tuning)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress (bar on a terminal, one line per epoch in a log)")
+    p.add_argument("--log-json", default=None, metavar="FILE",
+                   help="append one JSON object per epoch to FILE (JSON Lines; pandas.read_json(FILE, lines=True))")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("attack", help="worst-case accuracy under an adversarial parameter attack",

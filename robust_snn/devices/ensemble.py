@@ -52,6 +52,7 @@ from torch.utils.data import Dataset
 
 from ..core.chip_batch import chip_batch_support, chip_batched_forward
 from ..core.parameters import functional_forward, parameter_families, physical_parameters
+from ..progress import print_line, progress_mode
 from ..training.evaluate import iterate_batches
 from .model import MismatchModel, stack
 from .profiles import DeviceProfile, load_profile
@@ -170,9 +171,11 @@ def _vmap_failure(model: nn.Module, params: dict[str, torch.Tensor], x: torch.Te
 
 
 def _progress(enabled: bool, total: int) -> Any:
+    """tqdm's bar on a terminal; nothing on a log or pipe (the caller prints one line when done)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="chips", unit="batch", leave=False, dynamic_ncols=True, disable=not enabled)
+    return tqdm(total=total, desc="chips", unit="batch", leave=False, dynamic_ncols=True,
+                disable=progress_mode(enabled) != "bar")
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ def count_correct(
     if chips.step != 1 or chips.start < 0:
         raise ValueError(f"chips must be a range of non-negative chip indices with step 1, got {chips!r}")
     _check_sizes(len(chips), chunk_size, batch_size)
-    _, mismatch = _as_model(profile)
+    name, mismatch = _as_model(profile)
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
     programmed = mismatch.program(params, parameter_families(model), dt=dt if dt is not None else model_dt(model))
     batches = iterate_batches(dataset, batch_size)
@@ -248,6 +251,9 @@ def count_correct(
     finally:
         bar.close()
         model.train(was_training)
+    if progress_mode(progress) == "lines":
+        print_line(f"chips {chips.start}-{chips.stop - 1} of {name}: {n_samples} "
+                   f"samples, mean accuracy {float(correct.sum()) / max(n_samples * len(chips), 1):.4f}")
     return ChipCounts(chips.start, tuple(correct.tolist()), n_samples, nominal_correct if nominal else None)
 
 

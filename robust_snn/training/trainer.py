@@ -3,7 +3,8 @@
 Adam with a step learning-rate schedule (the paper's: full rate for the first 80% of epochs, then x0.1),
 validation every epoch with the best-validation rule, a progress bar, and a checkpoint written atomically after
 every epoch. Randomness (shuffling, the method's noise and attacks) comes from generators derived from
-``(seed, epoch)``, so a run resumed from its last checkpoint continues bit for bit as if never stopped.
+``(seed, epoch)`` (device-aware methods' chips from ``(seed, epoch, step)``, told by ``Method.start_batch``), so
+a run resumed from its last checkpoint continues bit for bit as if never stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.utils.data import Dataset
 
 from ..config import ConfigError, build_dataclass
 from ..core.parameters import physical_parameters
+from ..progress import format_epoch, print_line, progress_mode
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .evaluate import evaluate, iterate_batches
 from .methods import Method
@@ -137,7 +139,8 @@ def fit(
         history, start_epoch = state.history, state.epoch + 1
         best_epoch, best_acc, best_state = state.best_epoch, state.best_val_accuracy, state.best_state
 
-    progress_bar = _progress_factory(progress)
+    mode = progress_mode(progress)
+    progress_bar = _progress_factory(mode == "bar")
     epochs_run = 0
     for epoch in range(start_epoch, config.epochs):
         if stop_after is not None and epochs_run >= stop_after:
@@ -152,6 +155,7 @@ def fit(
         batches = iterate_batches(train_data, config.batch_size, shuffle_gen)
         bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
         for step, (x, y) in enumerate(bar):
+            method.start_batch(config.seed, epoch, step)
             result = method.loss(model, physical_parameters(model), x, y, method_gen)
             if not torch.isfinite(result.loss):
                 last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
@@ -179,6 +183,8 @@ def fit(
                 best_epoch, best_acc = epoch, val.accuracy
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append(row)
+        if mode == "lines":  # stderr is a log, not a terminal: one line per epoch instead of a bar
+            print_line(format_epoch(row, config.epochs))
         if on_epoch is not None:
             on_epoch(row)
         if checkpoint is not None:
