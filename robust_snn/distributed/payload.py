@@ -5,7 +5,8 @@ so each part travels in the smallest form that rebuilds it exactly:
 
 - **model**: our networks (:class:`~robust_snn.core.network.SNNClassifier`) as safetensors bytes of the state
   dict with the architecture JSON in the header, the format of model files (no pickle, bit-exact tensors, a
-  few kB to a few MB); any other ``nn.Module`` (Rockpool, snntorch) as the pickled module.
+  few kB to a few MB, with the model files' SHA-256 content checksum, verified on arrival); any other
+  ``nn.Module`` (Rockpool, snntorch) as the pickled module.
 - **profile**: a profile read from TOML (built-in or a file) as its TOML text, so a worker does not need the
   file; a profile built in memory, or a bare :class:`~robust_snn.devices.MismatchModel`, pickled.
 - **data**: a data spec and split (``("synth-kws", "test")``); each worker process loads it once and keeps
@@ -43,8 +44,12 @@ def pack_model(model: nn.Module) -> bytes | nn.Module:
         return model
     from safetensors.torch import save
 
+    from ..io.tensors import DIGEST_KEY, content_digest
+
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    return save(tensors, metadata={_ARCH_KEY: json.dumps(model.config.to_dict(), sort_keys=True)})
+    arch = model.config.to_dict()
+    digest = content_digest(tensors, json.dumps(arch, sort_keys=True))
+    return save(tensors, metadata={_ARCH_KEY: json.dumps({**arch, DIGEST_KEY: digest}, sort_keys=True)})
 
 
 def unpack_model(packed: bytes | nn.Module) -> nn.Module:
@@ -54,12 +59,17 @@ def unpack_model(packed: bytes | nn.Module) -> nn.Module:
     from safetensors.torch import load
 
     from ..io.model_file import load_state_strict
+    from ..io.tensors import DIGEST_KEY, FileFormatError, content_digest
 
     # safetensors layout: 8-byte little-endian header length, then the JSON header with our metadata.
     header_len = int.from_bytes(packed[:8], "little")
     meta = json.loads(packed[8:8 + header_len]).get("__metadata__", {})
-    model = SNNClassifier(NetworkConfig.from_dict(json.loads(meta[_ARCH_KEY]), _ARCH_KEY))
-    load_state_strict(model, load(packed), "shipped model")
+    tensors, arch = load(packed), json.loads(meta[_ARCH_KEY])
+    digest = arch.pop(DIGEST_KEY, None)  # the model files' checksum (one metadata key: deterministic bytes)
+    if digest != content_digest(tensors, json.dumps(arch, sort_keys=True)):
+        raise FileFormatError("the shipped model arrived damaged: its content does not match its SHA-256 checksum")
+    model = SNNClassifier(NetworkConfig.from_dict(arch, _ARCH_KEY))
+    load_state_strict(model, tensors, "shipped model")
     return model.eval()
 
 

@@ -3,10 +3,21 @@
 safetensors stores raw little-endian arrays plus a JSON header; it checks that every tensor's declared shape
 and byte range fit inside the file, so a file that claims absurd shapes is refused, not allocated. Our JSON
 metadata travels in the header under the key ``robust_snn``.
+
+Integrity: safetensors checks the layout, not the values, so a file with flipped bits in its tensor data
+still loads (a damaged model then scores chance and can be graded on that). Every file we write carries, in
+its metadata document under ``sha256``, a SHA-256 over the tensors (name, dtype, shape and raw little-endian
+bytes, in name order) and the rest of the metadata document (:func:`content_digest`); :func:`load_tensors`
+recomputes it and refuses a file that does not match, naming it. The digest depends only on the content, so
+the same tensors give the same file bytes (runs stay byte-identical; it lives inside our one metadata string
+because safetensors writes several metadata keys in no fixed order). Files written before the checksum
+existed (no ``sha256``) still load, unchecked: refusing them would strand every model trained so far, and a
+missing key is not what random damage produces (it needs the header rewritten).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,24 +30,40 @@ from .atomic import atomic_path
 from .limits import check_shapes, safetensors_shapes
 
 META_KEY = "robust_snn"
+DIGEST_KEY = "sha256"  # inside the metadata document
 
 
 class FileFormatError(ValueError):
     """A file is missing, not in the expected format, or inconsistent; the message names the file."""
 
 
+def content_digest(tensors: dict[str, torch.Tensor], meta_text: str) -> str:
+    """Hex SHA-256 of ``tensors`` (in name order: name, dtype, shape, raw bytes) and the metadata text."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        value = tensors[name].detach().contiguous().cpu()
+        digest.update(json.dumps([name, str(value.dtype), list(value.shape)]).encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    digest.update(meta_text.encode())
+    return digest.hexdigest()
+
+
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    """Atomically write ``tensors`` (contiguous, detached copies) and JSON ``metadata`` to ``path``."""
+    """Atomically write ``tensors`` (contiguous, detached copies) and JSON ``metadata`` to ``path``, with the
+    content checksum (see the module docstring)."""
     payload = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {k: v for k, v in metadata.items() if k != DIGEST_KEY}
+    digest = content_digest(payload, json.dumps(metadata, sort_keys=True))
     with atomic_path(path) as tmp:
-        save_file(payload, str(tmp), metadata={META_KEY: json.dumps(metadata, sort_keys=True)})
+        save_file(payload, str(tmp), metadata={META_KEY: json.dumps({**metadata, DIGEST_KEY: digest}, sort_keys=True)})
 
 
 def load_tensors(path: str | Path, expected_format: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a file written by :func:`save_tensors`: ``(tensors, metadata)``.
 
     Refuses (with :class:`FileFormatError`) anything that is not a safetensors file with our metadata,
-    including pickle-based ``torch.save`` files, whose payload is never unpickled.
+    including pickle-based ``torch.save`` files, whose payload is never unpickled, and a file whose content
+    does not match its stored checksum (damaged); a file without a checksum (written before it existed) loads.
     """
     path = Path(path)
     if not path.is_file():
@@ -69,6 +96,12 @@ def load_tensors(path: str | Path, expected_format: str | None = None) -> tuple[
         metadata = json.loads(raw_meta)
     except json.JSONDecodeError as exc:
         raise FileFormatError(f"{path} has corrupt metadata: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise FileFormatError(f"{path} has corrupt metadata: not a JSON object")
+    stored_digest = metadata.pop(DIGEST_KEY, None)
+    if stored_digest is not None and stored_digest != content_digest(tensors, json.dumps(metadata, sort_keys=True)):
+        raise FileFormatError(f"{path} is damaged: its content does not match the SHA-256 checksum stored in it "
+                              "(copy it again from the original)")
     if expected_format is not None and metadata.get("format") != expected_format:
         raise FileFormatError(
             f"{path} is a {metadata.get('format')!r} file, expected {expected_format!r}"

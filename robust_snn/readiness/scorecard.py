@@ -4,13 +4,21 @@
   bit-shift decays): the best any chip of this kind can do.
 - **Per-chip accuracy**: an ensemble of simulated chips (:func:`robust_snn.devices.evaluate_ensemble`).
 - **Yield** = fraction of chips with accuracy >= spec, with its exact (Clopper-Pearson) 95% interval; the spec
-  is absolute (``spec``) or relative to the nominal accuracy (``spec_relative``, default 0.95).
+  is absolute (``spec``) or relative to the programmed nominal accuracy (``spec_relative``, default 0.95); the
+  card states which (``spec_reference``: ``"absolute"`` or ``"programmed_nominal"``, and
+  ``spec_reference_accuracy``).
+- **Chance level** (``chance_accuracy``): the majority-class rate of the evaluated split, the accuracy of
+  always answering its most frequent class (>= 1 / classes; the honest floor on an unbalanced split). A relative
+  spec follows the model down: a damaged or untrained network at chance meets "0.95 x its own nominal" on every
+  chip. So the card gives the nominal accuracy's exact 95% interval over the evaluated samples
+  (``nominal_accuracy_ci95``) and ``above_chance`` (its low end above chance); a network not clearly above
+  chance is ``not-ready`` whatever its yield.
 - **Worst case**: the cross-entropy parameter attack around the programmed parameters, at the profile's own
   scale: per family, the root-mean-square relative deviation of sampled chips from the programmed values
   (:func:`profile_attack_scale`), so a profile that only quantises is attacked with size 0 and a noisy analog
   one with its own spread.
 - **Resource fit** against the profile's limits, each violation named.
-- **Grade** from the yield interval (:func:`robust_snn.readiness.statistics.grade`).
+- **Grade** from the yield interval, the fit and the chance test (:func:`robust_snn.readiness.statistics.grade`).
 """
 
 from __future__ import annotations
@@ -19,14 +27,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 from ..attack import AttackConfig, evaluate_attack
 from ..config import ConfigError
 from ..core.parameters import parameter_families, physical_parameters
 from ..devices import DeviceProfile, evaluate_ensemble, load_profile, model_dt, resource_violations, sample_chips
 from ..training.evaluate import evaluate
-from .statistics import chip_yield, chips_needed, cvar, grade
+from .statistics import chip_yield, chips_needed, clearly_above_chance, cvar, grade, majority_rate
 
 MAX_ATTACK_EPS = 0.95
 
@@ -36,6 +44,17 @@ def programmed_parameters(model: nn.Module, profile: DeviceProfile) -> dict[str,
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
     state = profile.mismatch_model().program(params, parameter_families(model), dt=model_dt(model))
     return state.materialise()
+
+
+def dataset_labels(data: Dataset) -> list[int]:
+    """Every item's label, in order: the data set's ``labels`` (read without computing inputs), a
+    ``TensorDataset``'s label tensor, or else item by item."""
+    labels = getattr(data, "labels", None)
+    if labels is None and isinstance(data, TensorDataset):
+        labels = data.tensors[1]
+    if labels is None:
+        labels = [data[i][1] for i in range(len(data))]  # type: ignore[arg-type]
+    return [int(label) for label in labels]
 
 
 def profile_attack_scale(model: nn.Module, profile: DeviceProfile, n_chips: int = 16, seed: int = 0
@@ -97,7 +116,10 @@ def score_card(
     profile = load_profile(profile) if isinstance(profile, str) else profile
     model.eval()
     programmed = programmed_parameters(model, profile)
-    nominal = evaluate(model, data, batch_size, params=programmed).accuracy
+    nominal_eval = evaluate(model, data, batch_size, params=programmed)
+    nominal = nominal_eval.accuracy
+    chance = majority_rate(dataset_labels(data))
+    above_chance, nominal_ci = clearly_above_chance(nominal, nominal_eval.n, chance)
     float_accuracy = evaluate(model, data, batch_size).accuracy
     if backend == "local" and address is None:
         ensemble = evaluate_ensemble(model, profile, data, n_chips=n_chips, seed=seed, chunk_size=chunk_size,
@@ -138,6 +160,12 @@ def score_card(
         "per_chip_accuracy": accuracies,
         "spec": threshold,
         "spec_rule": "absolute" if spec is not None else f"{spec_relative} x nominal_accuracy",
+        "spec_reference": "absolute" if spec is not None else "programmed_nominal",
+        "spec_reference_accuracy": None if spec is not None else nominal,
+        "chance_accuracy": chance,
+        "chance_rule": "majority-class rate of the evaluated split",
+        "nominal_accuracy_ci95": list(nominal_ci),
+        "above_chance": above_chance,
         "yield": estimate.value,
         "yield_ci95": list(estimate.ci),
         "target_yield": target_yield,
@@ -146,5 +174,5 @@ def score_card(
         "worst_case_eps": scale,
         "fits_device": fits,
         "violations": violations,
-        "grade": grade(estimate.ci, target_yield, fits),
+        "grade": grade(estimate.ci, target_yield, fits, above_chance),
     }

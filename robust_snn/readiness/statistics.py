@@ -3,7 +3,8 @@
 The question behind every number: "if we flash these weights onto every chip off the line, what fraction meets
 the accuracy spec, and how sure are we?" A yield measured on ``n`` simulated chips is a binomial proportion;
 its Clopper-Pearson interval is exact (never narrower than the truth, even at 0 or n successes), which is what
-a sign-off decision needs.
+a sign-off decision needs. The same interval on the nominal accuracy (a proportion of test samples) tells
+whether the network is better than chance at all.
 """
 
 from __future__ import annotations
@@ -91,19 +92,45 @@ def chips_needed(yield_value: float, width: float, confidence: float = 0.95, max
     return lo
 
 
+def majority_rate(labels: Sequence[int]) -> float:
+    """Chance level of a split: the accuracy of always answering its most frequent class (``max_c n_c / n``).
+
+    Never below ``1 / classes``, and the honest floor on an unbalanced split, where ``1 / classes`` is beaten by
+    a network that has learnt nothing but the class frequencies.
+    """
+    if not labels:
+        raise ValueError("no labels given")
+    counts: dict[int, int] = {}
+    for label in labels:
+        counts[int(label)] = counts.get(int(label), 0) + 1
+    return max(counts.values()) / len(labels)
+
+
+def clearly_above_chance(accuracy: float, n_samples: int, chance: float, confidence: float = 0.95
+                         ) -> tuple[bool, tuple[float, float]]:
+    """``(above, interval)``: the exact (Clopper-Pearson) interval of ``accuracy`` measured on ``n_samples``,
+    and whether its lower end is above ``chance``. A model whose interval reaches chance has not been shown
+    to have learnt anything, whatever its yield against a spec relative to itself."""
+    interval = clopper_pearson(round(accuracy * n_samples), n_samples, confidence)
+    return interval[0] > chance, interval
+
+
 GRADES = ("ready", "marginal", "not-ready")
 
 
-def grade(yield_ci: tuple[float, float], target_yield: float, fits_device: bool) -> str:
+def grade(yield_ci: tuple[float, float], target_yield: float, fits_device: bool, above_chance: bool = True) -> str:
     """The readiness grade. The rule, on the yield interval and not on a point estimate:
 
-    - ``ready``: the network fits the device and the whole interval clears the target
-      (``low >= target_yield``): even the pessimistic end of the evidence meets it;
-    - ``not-ready``: the network does not fit, or the whole interval misses the target (``high < target``);
+    - ``ready``: the network fits the device, its nominal accuracy is clearly above chance, and the whole
+      interval clears the target (``low >= target_yield``): even the pessimistic end of the evidence meets it;
+    - ``not-ready``: the network does not fit, its nominal accuracy is not clearly above chance (see
+      :func:`clearly_above_chance`: a relative spec would otherwise pass a network that is equally useless on
+      every chip), or the whole interval misses the target (``high < target``);
     - ``marginal``: the interval straddles the target: more chips (see :func:`chips_needed`) or more
       robustness are needed to decide.
     """
     low, high = yield_ci
-    if not fits_device or high < target_yield:
+    if not fits_device or not above_chance or high < target_yield:
         return "not-ready"
     return "ready" if low >= target_yield else "marginal"
+
