@@ -24,7 +24,7 @@ from . import __version__
 from .config import ConfigError, load_toml
 from .io.atomic import write_bytes_atomic
 
-COMMANDS_WITH_CONFIG = ("train", "evaluate", "attack", "export", "demo")
+COMMANDS_WITH_CONFIG = ("train", "evaluate", "attack", "export", "demo", "tune")
 TRAIN_SECTIONS = ("network", "method")  # besides [train]: the architecture and the method's hyperparameters
 NOT_OPTIONS = {"config", "func", "command", "help"}
 
@@ -34,6 +34,7 @@ REQUIRED = {
     "evaluate": ("model", "data", "device"),
     "attack": ("model", "data"),
     "export": ("model", "format", "out"),
+    "tune": ("data", "device", "out"),
 }
 
 
