@@ -17,7 +17,7 @@ from robust_snn.core.network import NetworkConfig, SNNClassifier  # noqa: E402
 from robust_snn.devices import load_profile, resource_violations  # noqa: E402
 from robust_snn.tuning.report import pareto_front  # noqa: E402
 from robust_snn.tuning.space import sample_points, widths_that_fit  # noqa: E402
-from robust_snn.tuning.trial import above_chance, objective  # noqa: E402
+from robust_snn.tuning.trial import objective  # noqa: E402
 
 
 @pytest.mark.parametrize("profile", ["dynapse2", "xylo-audio2", "pcm"])
@@ -56,13 +56,12 @@ def test_an_unknown_method_is_refused_by_name():
 
 
 def test_ready_trials_rank_by_nominal_above_every_other_and_chance_scores_zero():
-    ready = {"grade": "ready", "nominal_accuracy": 0.80, "yield_ci95": [0.96, 1.0]}
+    ready = {"grade": "ready", "nominal_accuracy": 0.80, "yield_ci95": [0.96, 1.0], "above_chance": True}
     ready_better = {**ready, "nominal_accuracy": 0.85}
-    marginal = {"grade": "marginal", "nominal_accuracy": 0.95, "yield_ci95": [0.90, 0.99]}
-    assert objective(ready_better, True) > objective(ready, True) > objective(marginal, True) == 0.90
-    assert objective(ready_better, False) == 0.0
-    # 0.125 on 8 classes over 1000 samples is chance; 0.2 is clearly above it.
-    assert not above_chance(0.125, 1000, 8) and above_chance(0.2, 1000, 8)
+    marginal = {"grade": "marginal", "nominal_accuracy": 0.95, "yield_ci95": [0.90, 0.99], "above_chance": True}
+    at_chance = {"grade": "not-ready", "nominal_accuracy": 0.13, "yield_ci95": [0.96, 1.0], "above_chance": False}
+    assert objective(ready_better) > objective(ready) > objective(marginal) == 0.90
+    assert objective(at_chance) == 0.0
 
 
 def test_the_pareto_front_keeps_exactly_the_undominated_trials():

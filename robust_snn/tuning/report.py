@@ -55,7 +55,8 @@ def trials_markdown(rows: Sequence[dict[str, Any]], settings: TrialSettings, bes
         cells = [str(r["trial"] + 1), str(r["hidden"]), str(r["epochs"]), *(f"{r[k]:g}" for k in params),
                  f"{r['nominal_accuracy']:.3f}", f"{r['mean_accuracy']:.3f}", f"{r['p5_accuracy']:.3f}",
                  f"{r['yield']:.2f} [{r['yield_low']:.2f}, {r['yield_high']:.2f}]",
-                 f"{r['worst_case_accuracy']:.3f}", r["grade"] + ("" if r["above_chance"] else " (at chance)"), f"{r['train_seconds']:.0f}",
+                 f"{r['worst_case_accuracy']:.3f}", r["grade"] + ("" if r["above_chance"] else " (at chance)"),
+                 f"{r['train_seconds']:.0f}",
                  "yes" if r.get("pareto") else ""]
         if r["trial"] == best:
             cells = [f"**{c}**" if c else c for c in cells]

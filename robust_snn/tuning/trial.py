@@ -8,8 +8,8 @@ model, the validation score card), so a trial interrupted mid-training resumes f
 The score is the validation split's score card (the test split is kept for the final, held-out card of the
 best model). The objective (:func:`objective`) puts every trial graded ``ready`` above every other one,
 ranks ready trials by nominal accuracy and the others by the pessimistic end of their yield interval, and
-gives 0 to a trial whose nominal accuracy is not clearly above chance (a relative spec would otherwise reward
-a network that is equally useless on every chip).
+gives 0 to a trial whose nominal accuracy the card does not find clearly above chance (a relative spec would
+otherwise reward a network that is equally useless on every chip).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any, Mapping
 
 import torch
 
-from ..readiness.statistics import clopper_pearson
 from .space import Point
 
 
@@ -49,17 +48,10 @@ class TrialSettings:
         return Path(self.out) / "trials" / f"trial_{trial:03d}"
 
 
-def above_chance(nominal: float, n_samples: int, n_classes: int) -> bool:
-    """Whether ``nominal`` accuracy on ``n_samples`` is clearly above chance ``1 / n_classes``: the lower end
-    of its exact 95% interval exceeds chance."""
-    low, _ = clopper_pearson(round(nominal * n_samples), n_samples)
-    return low > 1.0 / n_classes
-
-
-def objective(card: Mapping[str, Any], useful: bool) -> float:
+def objective(card: Mapping[str, Any]) -> float:
     """The number Ray Tune maximises: ``1 + nominal`` for a ``ready`` trial, else the yield interval's low end
-    (in [0, 1]); 0 for a trial that is not clearly above chance."""
-    if not useful:
+    (in [0, 1]); 0 for a trial that is not clearly above chance (the card's ``above_chance``)."""
+    if not card["above_chance"]:
         return 0.0
     if card["grade"] == "ready":
         return 1.0 + float(card["nominal_accuracy"])
@@ -123,7 +115,6 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
                       model_name=f"trial_{point.trial:03d}", attack_repeats=1)
     card["data"], card["split"] = settings.data, "val"
     write_json_atomic(folder / "card.json", card)
-    useful = above_chance(card["nominal_accuracy"], card["n_samples"], len(classes))
     return {
         **point.to_dict(),
         "nominal_accuracy": card["nominal_accuracy"],
@@ -135,8 +126,8 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
         "yield_high": card["yield_ci95"][1],
         "worst_case_accuracy": card["worst_case_accuracy"],
         "grade": card["grade"],
-        "above_chance": useful,
-        "objective": objective(card, useful),
+        "above_chance": card["above_chance"],
+        "objective": objective(card),
         "train_seconds": round(train_seconds, 2),
         "model": str(folder / "model.rsnn"),
     }
@@ -149,4 +140,4 @@ def ray_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     tune.report(run_trial(Point.from_dict(config["point"]), settings))
 
 
-__all__ = ["TrialSettings", "above_chance", "objective", "ray_trial", "run_trial"]
+__all__ = ["TrialSettings", "objective", "ray_trial", "run_trial"]
