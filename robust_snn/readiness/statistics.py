@@ -134,3 +134,48 @@ def grade(yield_ci: tuple[float, float], target_yield: float, fits_device: bool,
         return "not-ready"
     return "ready" if low >= target_yield else "marginal"
 
+
+def chips_to_decide(yield_value: float, target_yield: float, confidence: float = 0.95,
+                    max_chips: int = 100_000) -> int | None:
+    """Smallest number of chips whose Clopper-Pearson interval at ``yield_value`` excludes ``target_yield``.
+
+    The interval of ``round(yield_value n)`` passes out of ``n`` chips must lie wholly above the target (when
+    ``yield_value >= target_yield``: the grade would be ``ready``) or wholly below it (``not-ready``). ``None``
+    when the yield sits on the target (no number of chips decides) or more than ``max_chips`` would be needed.
+    Rounding makes the width slightly non-monotone in ``n``; the search takes the first ``n`` of a doubling
+    ladder refined by bisection, which can overshoot the exact minimum by a few chips.
+    """
+    if not 0 <= yield_value <= 1 or not 0 < target_yield <= 1:
+        raise ValueError(f"need yield and target in [0, 1], got {yield_value!r}, {target_yield!r}")
+    above = yield_value >= target_yield
+    if yield_value == target_yield and target_yield < 1:
+        return None
+
+    def decides(n: int) -> bool:
+        low, high = clopper_pearson(round(yield_value * n), n, confidence)
+        return low >= target_yield if above else high < target_yield
+
+    lo, hi = 1, 1
+    while not decides(hi):
+        lo, hi = hi, hi * 2
+        if hi > max_chips:
+            return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if decides(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def spec_for_ready(accuracies: Sequence[float], target_yield: float, confidence: float = 0.95) -> float | None:
+    """The highest absolute spec at which these chips would grade ``ready`` (resources aside): the accuracy of
+    the ``k``-th best chip, ``k`` the fewest passes whose Clopper-Pearson lower bound reaches ``target_yield``.
+    ``None`` when even all chips passing is not enough evidence (too few chips for the target)."""
+    ordered = sorted(accuracies, reverse=True)
+    n = len(ordered)
+    for k in range(1, n + 1):
+        if clopper_pearson(k, n, confidence)[0] >= target_yield:
+            return ordered[k - 1]
+    return None

@@ -1,0 +1,72 @@
+"""The facts about a model that the advice needs beyond the score card's numbers.
+
+:mod:`robust_snn.readiness.advice` is a pure function of a card; this module measures and reads what it
+adds to the card, as plain JSON:
+
+- ``resources``: ``{"used": ..., "limits": ...}``: the network's neurons, fan-in, inputs, outputs and
+  recurrence (:func:`robust_snn.devices.limits.model_resources`) beside the profile's limits, so that a wider
+  network can be sized within the chip's fan-in;
+- ``training``: from the model file's metadata: method, its perturbed families, the device it was trained for
+  (if any), epochs run and the best-validation epoch (was it still improving?);
+- ``sensitivity``: the attribution of :func:`robust_snn.readiness.sensitivity.sensitivity` on the card's
+  device, measured only for a card that is not ``ready`` (a ready card gets no advice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..devices import DeviceProfile, model_resources
+from .advice import with_advice
+from .sensitivity import sensitivity
+
+
+def training_facts(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{method, families, device, epochs, best_epoch}`` from a model file's metadata (empty if unknown)."""
+    if not metadata:
+        return {}
+    method = metadata.get("method") or {}
+    history = metadata.get("history") or []
+    facts: dict[str, Any] = {"method": method.get("name")}
+    hyper = method.get("hyperparameters", method)
+    if isinstance(hyper, Mapping) and hyper.get("families") is not None:
+        facts["families"] = list(hyper["families"])
+    device = (hyper.get("device") if isinstance(hyper, Mapping) else None) or (metadata.get("training") or {}).get("device")
+    if device is not None:
+        facts["device"] = device
+    if history:
+        facts["epochs"] = len(history)
+        scored = [(row.get("val_accuracy"), i + 1) for i, row in enumerate(history) if row.get("val_accuracy") is not None]
+        if scored:
+            best = max(scored, key=lambda t: (t[0], -t[1]))  # first epoch with the best value, as the trainer keeps
+            facts["best_epoch"] = best[1]
+    return facts
+
+
+def card_context(model: nn.Module, profile: DeviceProfile, card: Mapping[str, Any], data: Dataset | None = None, *,
+                 metadata: Mapping[str, Any] | None = None, seed: int = 0, sensitivity_chips: int = 8,
+                 status: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The keys :mod:`~robust_snn.readiness.advice` reads, measured for ``model`` on ``profile``
+    (``sensitivity_chips`` chips per group for the attribution)."""
+    limits = {k: v for k, v in dataclasses.asdict(profile.limits).items() if k != "notes"}
+    context: dict[str, Any] = {"resources": {"used": model_resources(model), "limits": limits},
+                               "training": training_facts(metadata)}
+    if card.get("grade") != "ready" and data is not None:
+        if status is not None:
+            status(f"sensitivity attribution of {card.get('model') or 'the model'} on {profile.name} "
+                   f"({sensitivity_chips} chips per layer x family)")
+        context["sensitivity"] = sensitivity(model, profile, data, n_chips=sensitivity_chips, seed=seed)
+    return context
+
+
+def advised_card(model: nn.Module, profile: DeviceProfile, card: Mapping[str, Any], data: Dataset | None = None,
+                 **kwargs: Any) -> dict[str, Any]:
+    """``card`` plus its context, ``diagnosis`` and ``advice``."""
+    return with_advice({**card, **card_context(model, profile, card, data, **kwargs)})
+
+
+__all__ = ["advised_card", "card_context", "training_facts"]
