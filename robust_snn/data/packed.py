@@ -21,8 +21,9 @@ import numpy as np
 from ..io.atomic import write_bytes_atomic
 from ..io.limits import check_shapes, npz_shapes
 from .audio import decimate, mu_law_decode, mu_law_encode, read_wav
-from .speech_commands import NOISE_FOLDER, list_split, speaker_of
+from .speech_commands import list_split, speaker_of
 from .spec import DataError
+from .wav_folder import NOISE_FOLDER
 
 FORMAT = 1
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}

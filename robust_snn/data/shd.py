@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ..io.limits import check_shapes, hdf5_shapes
 from .options import ShdOptions, shd_options
+from .splits import stratified_holdout
 from .spec import DataError, DataSpec
 
 CHANNELS = 700
@@ -96,19 +97,6 @@ def _read(path: Path, options: ShdOptions, steps: int) -> tuple[list[np.ndarray]
         keep = (t >= 0) & (bins < steps)
         flat.append((bins[keep] * channels + u[keep] // options.downsample).astype(np.int32))
     return flat, labels.astype(np.int64), keys, speakers
-
-
-def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a seeded ``fraction`` of each class (rounded; at least one when a class has two or more)."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(len(labels), bool)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        k = round(fraction * len(members))
-        if fraction > 0 and len(members) > 1:
-            k = min(max(k, 1), len(members) - 1)
-        mask[rng.permutation(members)[:k]] = True
-    return mask
 
 
 def load_shd(spec: DataSpec, split: str) -> SpikeBinDataset:
