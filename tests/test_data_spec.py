@@ -22,7 +22,7 @@ def test_options_follow_a_question_mark_in_order(tmp_path):
 
 
 def test_unknown_kind_is_named():
-    with pytest.raises(DataError, match="unknown data spec 'nosuch'"):
+    with pytest.raises(DataError, match="unknown data spec 'nosuch'; use one of: .*, fsdd:PATH, folder:PATH"):
         parse_spec("nosuch")
 
 

@@ -1,4 +1,5 @@
-"""Data sets by ``SPEC`` string (see ``shared/CLI.md``): ``synth-kws``, ``speech-commands:PATH``, ``shd:PATH``.
+"""Data sets by ``SPEC`` string (see ``shared/CLI.md``): ``synth-kws``, ``speech-commands:PATH``, ``shd:PATH``,
+``fsdd:PATH`` (Free Spoken Digit Dataset), ``folder:PATH`` (class sub-folders of WAV files).
 
 Every data set yields ``(x, label)`` with ``x`` shaped ``(time, channels)`` float32 and ``label`` an int, and
 carries ``classes`` (names in label order), ``labels`` (every item's label, read without computing inputs),
@@ -32,6 +33,14 @@ def load_dataset(spec: str, split: str = "test") -> Dataset:
         from .speech_commands import load_speech_commands
 
         return load_speech_commands(parsed, split)
+    if parsed.kind == "fsdd":
+        from .fsdd import load_fsdd
+
+        return load_fsdd(parsed, split)
+    if parsed.kind == "folder":
+        from .folder import load_folder
+
+        return load_folder(parsed, split)
     from .shd import load_shd
 
     return load_shd(parsed, split)

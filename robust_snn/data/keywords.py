@@ -30,6 +30,8 @@ SC35_WORDS = (
 )
 COMMANDS10 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 PAPER_WORDS = ("yes", "no", "up", "down", "left", "right")
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+"""Spoken-digit classes in label order (FSDD's file names carry the digit 0-9: label = the digit)."""
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 

@@ -1,8 +1,9 @@
 """Data ``SPEC`` strings: ``KIND[:PATH][?NAME=VALUE[&NAME=VALUE...]]``.
 
 Examples: ``synth-kws``, ``synth-kws?snr=0,10``, ``speech-commands:~/data/sc?classes=12&features=mfcc40``,
-``shd:/data/shd?dt=0.005&downsample=7``. The first ``?`` starts the options (so a folder name cannot contain
-one); names and values are validated by kind (see :mod:`robust_snn.data.options`), and errors name the bad part.
+``shd:/data/shd?dt=0.005&downsample=7``, ``fsdd:~/fsdd/recordings?test_speakers=theo``, ``folder:my_words``.
+The first ``?`` starts the options (so a folder name cannot contain one); names and values are validated by kind
+(see :mod:`robust_snn.data.options`), and errors name the bad part.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("synth-kws", "speech-commands", "shd")
+KINDS = ("synth-kws", "speech-commands", "shd", "fsdd", "folder")
 
 
 class DataError(ValueError):
@@ -58,7 +59,8 @@ def parse_spec(spec: str) -> DataSpec:
     head, qmark, query = spec.partition("?")
     kind, sep, path = head.partition(":")
     if kind not in KINDS:
-        raise DataError(f"unknown data spec {spec!r}; use one of: synth-kws, speech-commands:PATH, shd:PATH")
+        raise DataError(f"unknown data spec {spec!r}; use one of: synth-kws, speech-commands:PATH, shd:PATH, "
+                        "fsdd:PATH, folder:PATH")
     options = _split_options(spec, query) if qmark else ()
     if kind == "synth-kws":
         location = None
@@ -71,7 +73,7 @@ def parse_spec(spec: str) -> DataSpec:
             raise DataError(f"data spec {kind!r} needs a folder: {kind}:PATH")
         location = Path(path).expanduser()
         if not location.is_dir():
-            raise DataError(f"{kind} folder not found: {location}")
+            raise DataError(f"{'' if kind == 'folder' else kind + ' '}folder not found: {location}")
     parsed = DataSpec(kind, location, options)
     from .options import check_options
 
