@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a network; writes MODEL (and MODEL.ckpt while training)",
                        epilog="example: robust-snn train --data shd:~/data/shd --method standard "
                               "--epochs 20 --out shd.rsnn")
-    p.add_argument("--data", help="data SPEC: synth-kws, speech-commands:PATH or shd:PATH (required)")
+    p.add_argument("--data", help="data SPEC: synth-kws, speech-commands:PATH, shd:PATH, fsdd:PATH or folder:PATH "
+                                   "(a folder of class sub-folders of WAV files) (required)")
     p.add_argument("--method", default=None, help="training method (see `robust-snn methods`)")
     p.add_argument("--out", help="model file to write (required); MODEL.config.toml gets the effective config")
     p.add_argument("--epochs", type=int, default=None, help="number of epochs (overrides the config)")

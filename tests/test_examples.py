@@ -65,3 +65,23 @@ def test_custom_device_profile_example_scores_a_model_on_a_user_profile(tmp_path
 def test_export_example_writes_nir_and_a_xylo_spec(tmp_path):
     result = load("export_to_chips").main([str(tiny_model_file(tmp_path)), "--out-dir", str(tmp_path / "exp")])
     assert result["xylo_violations"] == [] and (tmp_path / "exp" / "xylo_spec.json").exists()
+
+
+def test_own_words_example_trains_and_scores_on_a_folder_of_wavs(tmp_path, capsys):
+    from test_data_folder import make_word_folder
+
+    folder = make_word_folder(tmp_path / "my_words")
+    cards = load("train_own_words").main([str(folder), "--epochs", "1", "--chips", "2",
+                                          "--out-dir", str(tmp_path / "models")])
+    assert set(cards) == {"standard", "adversarial"} and all(c["n_chips"] == 2 for c in cards.values())
+    assert (tmp_path / "models" / "adversarial.rsnn").exists() and "go, stop, wait" in capsys.readouterr().out
+
+
+def test_own_words_example_names_a_missing_folder_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "train_own_words.py"), str(tmp_path / "nope")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"train_own_words.py: error: folder not found: {tmp_path / 'nope'}"

@@ -41,6 +41,9 @@ def test_the_readme_names_the_main_commands():
 
 
 def test_every_readme_command_runs(tmp_path):
+    from test_data_folder import make_word_folder
+
+    make_word_folder(tmp_path / "my_words")  # the user's own WAV files of the `folder:my_words` lines
     for words in readme_commands():
         cmd = [sys.executable, "-m", "robust_snn", *shrink(words)[1:]]
         proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -48,3 +51,4 @@ def test_every_readme_command_runs(tmp_path):
     assert (tmp_path / "demo-out" / "report" / "README.md").exists()
     assert (tmp_path / "demo-out" / "config.toml").exists()
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "model.bundle.rsnn").exists()
+    assert (tmp_path / "my_words.card.json").exists() and (tmp_path / "my_words.bundle.rsnn").exists()
