@@ -136,6 +136,13 @@ def test_a_list_naming_a_missing_clip_is_named(folder):
         load_dataset(f"folder:{folder}", "test")
 
 
+def test_a_clip_in_both_list_files_is_named(folder):
+    (folder / "testing_list.txt").write_text("go/go0_nohash_0.wav\n")
+    (folder / "validation_list.txt").write_text("go/go0_nohash_0.wav\n")
+    with pytest.raises(DataError, match="go/go0_nohash_0.wav is listed in both testing_list.txt and validation_list"):
+        load_dataset(f"folder:{folder}", "train")
+
+
 def test_a_class_too_small_to_split_is_named(tmp_path):
     make_word_folder(tmp_path / "w", clips=10)
     for k in range(2, 10):

@@ -63,6 +63,9 @@ def split_of(folder: Path, paths: list[str], labels: np.ndarray, options: Folder
         outside = sorted(p for p in listed if p not in index)
         if outside:
             raise DataError(f"{folder / LISTS[name]} lists {outside[0]}, which is not a .wav file of a class folder")
+        twice = sorted(p for p in listed if split[index[p]] != "train")
+        if twice:
+            raise DataError(f"{twice[0]} is listed in both {LISTS['test']} and {LISTS['val']}")
         split[[index[p] for p in listed]] = name
     left = 1.0
     for code, (name, fraction) in enumerate(drawn):
@@ -86,7 +89,7 @@ def load_folder(spec: DataSpec, split: str) -> Dataset:
     counts = np.bincount(labels[chosen], minlength=len(classes))
     if chosen and not counts.all():
         missing = int(np.argmin(counts))
-        why = (f"{LISTS[split]} names none" if (folder / LISTS.get(split, "")).is_file() and split != "train"
+        why = (f"{LISTS[split]} names none" if split in LISTS and (folder / LISTS[split]).is_file()
                else "a split drawn per class needs at least 3 files per class")
         raise DataError(f"folder {folder}: class {classes[missing]!r} has no {split} clips "
                         f"({int((labels == missing).sum())} .wav files in all; {why})")
