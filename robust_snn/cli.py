@@ -220,7 +220,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   f"{card['worst_case_accuracy']:.4f}, fits {card['fits_device']} -> {card['grade']}")
     _emit_json(args.json, cards[0] if len(cards) == 1 else cards)
     if args.report:
-        path = write_report(args.report, cards, models=models, data=data, seed=args.seed)
+        path = write_report(args.report, cards, models=models, data=data, seed=args.seed, profile=profile)
         _save_config(args, args.report, is_folder=True)
         if args.json != "-":
             print(f"report: {path}")

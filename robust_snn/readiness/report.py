@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..devices import build_profile, evaluate_ensemble
+from ..devices import DeviceProfile, build_profile, evaluate_ensemble
 from ..io.atomic import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
 from .landscape import landscape_1d, landscape_2d
 from .sensitivity import sensitivity
@@ -136,14 +136,16 @@ def advice_markdown(cards: Sequence[dict[str, Any]], where: str | None = None) -
 
 
 def _sensitivities(cards: Sequence[dict[str, Any]], models: dict[str, nn.Module] | None, data: Dataset | None,
-                   seed: int) -> dict[str, list[dict[str, Any]]]:
-    """Per model: the card's own attribution, else measured here on the card's device."""
+                   seed: int, profile: DeviceProfile | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Per model: the card's own attribution, else measured here on the card's device (``profile`` when the
+    card names it: a user-written profile cannot be found again by its name)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for c in cards:
         if c.get("sensitivity") is not None:
             out[_name(c)] = c["sensitivity"]
         elif models and data is not None and _name(c) in models:
-            out[_name(c)] = sensitivity(models[_name(c)], c["device"], data, seed=seed)
+            device = profile if profile is not None and profile.name == c["device"] else c["device"]
+            out[_name(c)] = sensitivity(models[_name(c)], device, data, seed=seed)
     return out
 
 
@@ -249,7 +251,8 @@ def _sensitivity_plots(plt: Any, sens: dict[str, list[dict[str, Any]]], device: 
 def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
                  models: dict[str, nn.Module] | None = None, data: Dataset | None = None, seed: int = 0,
                  title: str = "Deployment readiness", analysis: dict[str, Any] | None = None,
-                 sensitivity_xmax: float | None = None, where: str | None = None, status: Any = None) -> Path:
+                 sensitivity_xmax: float | None = None, where: str | None = None, status: Any = None,
+                 profile: DeviceProfile | None = None) -> Path:
     """Write ``report.md``, ``scorecards.json``, ``analysis.json`` and the plots into ``folder``.
 
     ``cards``: score cards on one device (several models give one table). With ``models`` (name -> model, the
@@ -257,7 +260,8 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
     (:func:`model_analysis`) unless ``analysis`` brings it, and the sensitivity on the cards' device unless a
     card carries its own. ``sensitivity_xmax``: a common right edge for the sensitivity bars of several reports.
     ``where``: the folder the advice commands run from; ``status``: called with a line before each long step.
-    Returns the Markdown path.
+    ``profile``: the cards' device profile object (needed for a user-written profile, which a card names but
+    which cannot be looked up by that name). Returns the Markdown path.
     """
     plt = _pyplot()
     folder = Path(folder)
@@ -268,7 +272,7 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
     write_json_atomic(folder / "scorecards.json", list(cards))
     if analysis is None and models and data is not None:
         analysis = model_analysis(models, data, seed=seed, status=status)
-    sens = _sensitivities(cards, models, data, seed)
+    sens = _sensitivities(cards, models, data, seed, profile)
     colours = model_colours([_name(c) for c in cards] + list((analysis or {}).get("curves", {})))
     device = ", ".join(sorted({c["device"] for c in cards}))
 
