@@ -70,4 +70,27 @@ def resource_violations(model: nn.Module, limits: ResourceLimits) -> list[str]:
     return out
 
 
-__all__ = ["model_resources", "resource_violations"]
+def largest_hidden(limits: ResourceLimits, n_in: int, n_classes: int, recurrent: bool = True) -> int | None:
+    """The widest single hidden layer of ``n_in -> hidden -> n_classes`` that fits ``limits`` (``None``: no
+    limit applies), or a ``ConfigError`` naming the limit no width can meet.
+
+    Counted as :func:`model_resources` counts: a hidden neuron's fan-in is ``n_in`` plus, when recurrent, the
+    other ``hidden - 1`` neurons, so ``hidden <= fan_in - n_in + 1``; a readout neuron's fan-in is ``hidden``,
+    so ``hidden <= fan_in``; and ``hidden <= neurons``.
+    """
+    from ..config import ConfigError
+
+    for used, key, what in ((n_in, "input_channels", "input channels"), (n_classes, "output_channels", "classes"),
+                            (n_in, "fan_in", "input channels")):
+        limit = getattr(limits, key)
+        if limit is not None and used > limit:
+            raise ConfigError(f"no network fits: the data has {used} {what}, more than the chip's {key} {limit}")
+    if recurrent and not limits.recurrent:
+        raise ConfigError("no recurrent network fits: the chip has no recurrent connections (set recurrent = false)")
+    bounds = [limits.neurons] if limits.neurons is not None else []
+    if limits.fan_in is not None:
+        bounds.append(limits.fan_in - n_in + 1 if recurrent else limits.fan_in)
+    return min(bounds) if bounds else None
+
+
+__all__ = ["largest_hidden", "model_resources", "resource_violations"]

@@ -35,14 +35,28 @@ class NoConfig:
 
 
 class Method(ABC):
-    """Base class of training methods. Subclasses set ``name``, ``summary`` and ``Config``."""
+    """Base class of training methods. Subclasses set ``name``, ``summary`` and ``Config``.
+
+    A method whose ``Config`` has a ``device`` field accepts ``--device``. With ``device_aware = True`` a
+    non-empty ``device`` (a profile name or TOML path) gives it ``self.chips``, a
+    :class:`~robust_snn.training.device_aware.DeviceChips` that draws a fresh chip of that profile for every
+    batch; the method decides where the chip enters its loss.
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     Config: ClassVar[type] = NoConfig
+    device_aware: ClassVar[bool] = False
+    device_summary: ClassVar[str] = ""  # what ``device`` changes, for ``robust-snn methods``
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()
+        self.chips = None
+        profile = getattr(self.config, "device", "") if self.device_aware else ""
+        if profile:
+            from ..device_aware import DeviceChips
+
+            self.chips = DeviceChips(profile)
 
     @abstractmethod
     def loss(
@@ -59,8 +73,19 @@ class Method(ABC):
         """Called by the trainer before each epoch (0-based). Methods with state across batches reset it
         here, so that a run resumed at an epoch boundary replays exactly."""
 
+    def start_batch(self, seed: int, epoch: int, step: int) -> None:
+        """Called by the trainer before each batch: the training seed, the epoch and the step within it
+        (0-based). Device-aware methods derive the batch's chip from them (resumable, batch-size free)."""
+        if self.chips is not None:
+            self.chips.start_batch(seed, epoch, step)
+
     def hyperparameters(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
+        """The config as a dict; an empty ``device`` (no chip line) is left out, so runs without one describe
+        themselves (and resume) as before device-aware training existed."""
+        values = dataclasses.asdict(self.config)
+        if values.get("device") == "":
+            del values["device"]
+        return values
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "hyperparameters": self.hyperparameters()}
@@ -104,5 +129,16 @@ def make_method(name: str, hyperparameters: Mapping[str, Any] | None = None) -> 
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
     cls = METHODS[name]
-    config = build_dataclass(cls.Config, dict(hyperparameters or {}), f"method.{name}")
+    hyperparameters = dict(hyperparameters or {})
+    if hyperparameters.get("device") and name not in device_methods():
+        raise ConfigError(f"method {name!r} cannot train for a device (--device); the methods that can: "
+                          f"{', '.join(device_methods())}")
+    config = build_dataclass(cls.Config, hyperparameters, f"method.{name}")
     return cls(config)
+
+
+def device_methods() -> list[str]:
+    """Names of the methods that take a ``device`` (``robust-snn train --device PROFILE``), sorted."""
+    return sorted(name for name, cls in METHODS.items()
+                  if dataclasses.is_dataclass(cls.Config)
+                  and "device" in {f.name for f in dataclasses.fields(cls.Config)})

@@ -34,6 +34,7 @@ class QATConfig:
 class QAT(Method):
     name = "qat"
     summary = "quantisation-aware training: forward at the device's programmed values, straight-through gradient"
+    device_summary = "the forward uses the profile's programmed values only (no mismatch; default xylo-audio2)"
     Config = QATConfig
 
     def __init__(self, config: QATConfig | None = None) -> None:

@@ -1,0 +1,184 @@
+"""Device-aware training: every batch's forward pass runs on a fresh chip of a device profile.
+
+A method given ``device = PROFILE`` (``robust-snn train --device PROFILE``) trains *for that chip line*
+(IBM aihwkit's hardware-aware training, with the whole mismatch model of the profile instead of additive weight
+noise). Each batch draws one new chip from the profile's own :class:`~robust_snn.devices.model.MismatchModel`
+-- programming (quantisation, shared levels, bit-shift decays, conductance mapping), fabrication (per-family
+log-normal or Gaussian mismatch of weights, biases, taus, thresholds; programming noise, stuck devices), ageing
+(drift, relaxation, drift compensation) and one read (read noise) -- the same code, stage for stage, that the
+score card's chip ensemble runs. Nothing here models a device.
+
+**Seeds.** The chip of step ``s`` (0-based, within epoch ``e``) of a run with training seed ``seed`` is chip 0
+of the mismatch model at seed ``derive_seed("device-aware", seed, e, s)`` (:mod:`robust_snn.devices.seeding`),
+so a run resumed at an epoch boundary draws the same chips, and the chips never depend on the batch size.
+
+**Gradients.** The device stages run on detached tensors (rounding, level selection and conductance mapping
+have no useful derivative), so the sampled chip ``c`` enters the graph as a function of the nominal
+parameters ``theta`` (physical units) through the programmed values ``q = P(theta)``:
+
+.. math::
+
+    \\theta_p = \\theta + \\mathrm{sg}(q - \\theta)                           \\quad\\text{(straight-through programming)}
+
+    \\tilde\\theta = \\theta_p \\odot \\mathrm{sg}(r) + \\mathrm{sg}(c - q \\odot r), \\qquad r = c / q
+
+``sg`` is stop-gradient. The value is exactly the chip, ``theta~ = c``; the Jacobian is diagonal,
+``d theta~ / d theta = r``: the chip's own multiplicative factor, which is the exact derivative of the
+multiplicative mismatch stages (``theta (1 + z)``, ``theta exp(z)``, and the floor ``max(theta (1 + z),
+floor theta)`` of positive families, where ``r = floor``), and the identity through quantisation (the
+straight-through estimator, as in :mod:`~robust_snn.training.methods.qat`). Where ``q = 0`` and for tensors a
+profile places in a crossbar, ``r = 1`` (plain straight-through, ``theta + sg(c - theta)``): crossbar errors
+are additive in conductance (programming noise, stuck devices, read noise) and ``c / q`` of a near-zero weight
+says nothing about the slope, while drift times its compensation is close to 1.
+
+**Attack scales.** The adversarial methods attack, with a device, every family the profile varies, each at the
+profile's own relative scale: :func:`robust_snn.readiness.scorecard.profile_attack_scale`, the estimate the
+score card attacks with, recomputed from the model at the first batch of every epoch (seeded with the
+training seed), and the attack starts from the batch's chip (its relative deviation from ``q``, projected into
+the box) instead of a small random point.
+
+**Sizes.** :func:`size_for_device` picks a default hidden width the chip can hold; :func:`check_fits` refuses a
+network that does not fit, naming the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..config import ConfigError
+from ..core.parameters import parameter_families
+from ..devices.ensemble import model_dt
+from ..devices.limits import largest_hidden, resource_violations
+from ..devices.profiles import DeviceProfile, load_profile
+from ..devices.seeding import derive_seed
+
+
+@dataclass(frozen=True)
+class ChipDraw:
+    """One batch's chip: programmed values ``q`` and chip values ``c`` (detached, physical units), the
+    multiplicative factor ``r`` used in the backward pass, and the names the profile holds in crossbars."""
+
+    programmed: dict[str, torch.Tensor]
+    chip: dict[str, torch.Tensor]
+    factor: dict[str, torch.Tensor]
+    crossbar: frozenset[str]
+
+
+def _factor(q: torch.Tensor, c: torch.Tensor, multiplicative: bool) -> torch.Tensor:
+    """``r = c / q`` where ``q != 0`` (1 elsewhere, and everywhere for additive crossbar errors)."""
+    if not multiplicative:
+        return torch.ones_like(q)
+    nonzero = q != 0
+    return torch.where(nonzero, c / torch.where(nonzero, q, torch.ones_like(q)), torch.ones_like(q))
+
+
+class DeviceChips:
+    """Fresh chips of one device profile, one per batch, as differentiable functions of the parameters.
+
+    A method holds one; the trainer tells it where it is (:meth:`start_batch`); the method asks for the batch's
+    chip (:meth:`draw`) and uses it through :meth:`chip` (the forward sees ``c``) and :meth:`programmed` (the
+    forward sees ``q``), both straight-through (module docstring).
+    """
+
+    def __init__(self, profile: str | Path | DeviceProfile) -> None:
+        self.profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
+        self.mismatch = self.profile.mismatch_model()
+        self.seed, self.epoch, self.step = 0, 0, 0
+        self.last: ChipDraw | None = None  # the latest chip, for inspection and tests
+        self._scale: tuple[tuple[int, int], dict[str, float]] | None = None
+
+    def start_batch(self, seed: int, epoch: int, step: int) -> None:
+        """Where the trainer is: training seed, epoch and step (0-based) of the next batch."""
+        self.seed, self.epoch, self.step = int(seed), int(epoch), int(step)
+
+    def batch_seed(self) -> int:
+        """The mismatch-model seed of this batch's chip (see module docstring)."""
+        return derive_seed("device-aware", self.seed, self.epoch, self.step)
+
+    def draw(self, model: nn.Module, params: Mapping[str, torch.Tensor]) -> ChipDraw:
+        """This batch's chip: program, fabricate and age chip 0 of :meth:`batch_seed`, and read it once."""
+        detached = {k: v.detach().cpu() for k, v in params.items()}  # the stages draw on CPU generators
+        programmed = self.mismatch.program(detached, parameter_families(model), dt=model_dt(model))
+        seed = self.batch_seed()
+        state = self.mismatch.fabricate(programmed, 0, seed)
+        chip = self.mismatch.read(state, 0, seed, 0)
+        q = programmed.materialise()
+        crossbar = frozenset(programmed.crossbars)
+        chip = {k: v.to(params[k].device, params[k].dtype) for k, v in chip.items()}
+        q = {k: v.to(params[k].device, params[k].dtype) for k, v in q.items()}
+        factor = {k: _factor(q[k], chip[k], k not in crossbar) for k in q}
+        self.last = ChipDraw(q, chip, factor, crossbar)
+        return self.last
+
+    @staticmethod
+    def programmed(params: Mapping[str, torch.Tensor], draw: ChipDraw) -> dict[str, torch.Tensor]:
+        """``theta + sg(q - theta)``: the programmed values forward, the identity backward."""
+        return {k: v + (draw.programmed[k] - v).detach() for k, v in params.items()}
+
+    @staticmethod
+    def chip(params: Mapping[str, torch.Tensor], draw: ChipDraw) -> dict[str, torch.Tensor]:
+        """``theta_p * sg(r) + sg(c - q r)``: the chip forward, ``d/dtheta = r`` backward."""
+        out = {}
+        for k, v in params.items():
+            q, c, r = draw.programmed[k], draw.chip[k], draw.factor[k]
+            out[k] = (v + (q - v).detach()) * r + (c - q * r)
+        return out
+
+    def attack_scales(self, model: nn.Module) -> dict[str, float]:
+        """``{family: relative eps}`` of every family the profile varies in ``model`` (the score card's
+        :func:`~robust_snn.readiness.scorecard.profile_attack_scale`), estimated once per epoch."""
+        key = (self.seed, self.epoch)
+        if self._scale is None or self._scale[0] != key:
+            from ..readiness.scorecard import profile_attack_scale  # readiness imports training: import late
+
+            scale = profile_attack_scale(model, self.profile, seed=self.seed)
+            self._scale = (key, {f: e for f, e in scale.items() if e > 0})
+        return dict(self._scale[1])
+
+    @staticmethod
+    def attack_start(draw: ChipDraw, eps: Mapping[str, float]) -> dict[str, torch.Tensor]:
+        """The attack's first point: the chip's relative deviation ``(c - q) / |q|`` (0 where ``q = 0``),
+        clipped to each parameter's box ``[-eps, eps]``."""
+        start = {}
+        for name, e in eps.items():
+            q, c = draw.programmed[name], draw.chip[name]
+            nonzero = q != 0
+            rel = torch.where(nonzero, (c - q) / torch.where(nonzero, q.abs(), torch.ones_like(q)), torch.zeros_like(q))
+            start[name] = rel.clamp(-e, e)
+        return start
+
+
+def size_for_device(network: Mapping[str, Any], profile: str | Path | DeviceProfile, default_hidden: int,
+                    explicit_hidden: bool) -> dict[str, Any]:
+    """The ``[network]`` table with, unless the user chose it, a hidden width that fits the chip:
+    ``min(default_hidden, largest that fits)`` (:func:`~robust_snn.devices.limits.largest_hidden`)."""
+    profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
+    out = dict(network)
+    hidden = list(out.get("hidden", [default_hidden]))
+    largest = largest_hidden(profile.limits, int(out["n_in"]), int(out["n_classes"]), bool(out.get("recurrent")))
+    if not explicit_hidden and largest is not None and len(hidden) == 1:
+        out["hidden"] = [min(hidden[0], largest)]
+    return out
+
+
+def check_fits(model: nn.Module, profile: str | Path | DeviceProfile) -> None:
+    """A ``ConfigError`` naming every limit of the chip the model exceeds (training for a chip the network
+    cannot be deployed on would waste the run: the bundle export refuses it too)."""
+    profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
+    violations = resource_violations(model, profile.limits)
+    if violations:
+        config = getattr(model, "config", None)
+        hint = ""
+        if config is not None and len(getattr(config, "hidden", ())) == 1:
+            largest = largest_hidden(profile.limits, config.n_in, config.n_classes, config.recurrent)
+            hint = f"; at most {largest} hidden neurons fit" if largest is not None else ""
+        raise ConfigError(f"the network does not fit {profile.name}: {'; '.join(violations)}{hint} "
+                          f"(or train without --device)")
+
+
+__all__ = ["ChipDraw", "DeviceChips", "check_fits", "size_for_device"]
