@@ -232,9 +232,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .io.model_file import load_model
 
     if args.format == "nir":
-        from .export.nir import write_nir
+        from .export.nir_targets import robustness_metadata, write_nir_for
+        from .io.model_file import read_model
 
-        write_nir(args.out, load_model(args.model))
+        model, meta = read_model(args.model)
+        robustness = robustness_metadata(meta)
+        if args.device is not None and robustness["device_profile"] is None:
+            from .devices import load_profile
+
+            robustness["device_profile"] = load_profile(args.device).name
+        write_nir_for(args.out, model, args.consumer, robustness)
     elif args.format == "xylo":
         from .export.xylo import XyloMappingError, map_to_xylo, write_xylo_spec
 
@@ -356,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "--data synth-kws --out model.bundle.rsnn")
     p.add_argument("model", nargs="?", help="model file (.rsnn)")
     p.add_argument("--format", choices=("nir", "xylo", "bundle"), help="(required)")
+    p.add_argument("--for", dest="consumer", default="rockpool",
+                   choices=("rockpool", "snntorch", "norse", "sinabs", "spyx"),
+                   help="nir only: the simulator whose importer reads the graph (default rockpool, also ours)")
     p.add_argument("--out", help="file to write (required)")
     p.add_argument("--device", default=None, help="profile the bundle's weights are programmed for")
     p.add_argument("--data", default=None, help="bundle only: data SPEC to measure the score card on")

@@ -14,7 +14,8 @@ every simulator discretises it its own way. We follow the convention of Rockpool
 ``r = tau_mem exp(-dt/tau_mem) / dt`` and ``v_leak = 0``, which its importer does not invert: a Rockpool
 round trip changes ``dt`` and drops biases.) The graph's metadata also carries our architecture as JSON,
 so :func:`from_nir` rebuilds the very same network; graphs from other tools are parsed node by node.
-Reading uses ``nir.read`` (HDF5 arrays, no pickle).
+Reading uses ``nir.read`` (HDF5 arrays, no pickle). Graphs for other consumers (snntorch, Norse, sinabs, Spyx:
+their importers discretise differently) are written by :mod:`robust_snn.export.nir_targets`.
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ def from_nir(source: str | Path | Any) -> SNNClassifier:
     else:
         graph = source
     raw_meta = graph.metadata.get(META_KEY) if isinstance(graph.metadata, dict) else None
+    consumer = _consumer_of(raw_meta)
+    if consumer not in (None, "rockpool"):
+        raise FileFormatError(f"this NIR graph was exported for {consumer} (export --for {consumer}); robust-snn "
+                              "reads the default form (export --format nir, or --for rockpool)")
     chain = _chain(graph)
     nodes = [graph.nodes[name] for name in chain]
     hidden: list[tuple[Any, Any]] = []
@@ -172,6 +177,15 @@ def from_nir(source: str | Path | Any) -> SNNClassifier:
             ro.bias.copy_(_vec(tail[1].v_leak))
             ro.tau_mem, ro.tau_syn = _vec(tail[1].tau_mem), _vec(tail[1].tau_syn)
     return model.eval()
+
+
+def _consumer_of(raw_meta: Any) -> str | None:
+    """The ``consumer`` recorded by :func:`robust_snn.export.nir_targets.to_nir_for` (``None``: not ours)."""
+    try:
+        consumer = json.loads(str(raw_meta)).get("consumer") if raw_meta is not None else None
+    except (ValueError, AttributeError):
+        return None
+    return consumer if isinstance(consumer, str) else None
 
 
 def _is_lif(nir: Any, node: Any) -> bool:
