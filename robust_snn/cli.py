@@ -194,33 +194,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .devices import load_profile
     from .distributed import check_backend
-    from .io.model_file import load_model
+    from .io.model_file import read_model
+    from .progress import print_line
+    from .readiness.context import advised_card
     from .readiness.report import write_report
     from .readiness.scorecard import score_card
+    from .readiness.table import print_cards
 
     check_backend(args.backend, args.address)
     profile = load_profile(args.device)
     data = load_dataset(args.data, args.split)
-    models = {str(path): load_model(path) for path in args.model}
+    loaded = {str(path): read_model(path) for path in args.model}
+    models = {name: model for name, (model, _) in loaded.items()}
+    status = None if args.quiet else (lambda text: print_line(f"[evaluate] {text}"))
     for name, model in models.items():
         _check_fits_data(model, data, name, args.data)
     cards = []
     for name, model in models.items():
+        if status:
+            status(f"scoring {name} on {profile.name}: nominal, {args.chips} chips, then the attack at its scale")
         card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
                           spec_relative=args.spec_relative, target_yield=args.target_yield,
                           progress=not args.quiet, model_name=name, backend=args.backend, address=args.address,
                           data_spec=args.data, data_split=args.split)
-        card["data"] = args.data
-        cards.append(card)
-        if args.json != "-":
-            lo, hi = card["yield_ci95"]
-            print(f"{name} on {card['device']}: nominal {card['nominal_accuracy']:.4f}, chips mean "
-                  f"{card['mean_accuracy']:.4f} (p5 {card['p5_accuracy']:.4f}, min {card['min_accuracy']:.4f}), "
-                  f"yield {card['yield']:.3f} [{lo:.3f}, {hi:.3f}] at spec {card['spec']:.4f}, worst case "
-                  f"{card['worst_case_accuracy']:.4f}, fits {card['fits_device']} -> {card['grade']}")
+        # why it is not ready and what to try (robust_snn.readiness.advice), from the card and the model's facts
+        cards.append(advised_card(model, profile, {**card, "data": args.data}, data, metadata=loaded[name][1],
+                                  seed=args.seed, status=status))
+    if args.json != "-":
+        print_cards(cards, title=f"Deployment readiness ({args.data}, {args.split} split)")
     _emit_json(args.json, cards[0] if len(cards) == 1 else cards)
     if args.report:
-        path = write_report(args.report, cards, models=models, data=data, seed=args.seed, profile=profile)
+        path = write_report(args.report, cards, models=models, data=data, seed=args.seed, status=status,
+                            profile=profile)
         _save_config(args, args.report, is_folder=True)
         if args.json != "-":
             print(f"report: {path}")
