@@ -183,7 +183,7 @@ def fit(
                 best_epoch, best_acc = epoch, val.accuracy
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append(row)
-        if mode == "lines":  # stderr is a log, not a terminal: one line per epoch instead of a bar
+        if mode != "off":  # one line per epoch, in a log and on a terminal (where the epoch's bar has vanished)
             print_line(format_epoch(row, config.epochs))
         if on_epoch is not None:
             on_epoch(row)
