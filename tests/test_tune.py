@@ -23,7 +23,7 @@ from robust_snn.tuning.trial import objective  # noqa: E402
 @pytest.mark.parametrize("profile", ["dynapse2", "xylo-audio2", "pcm"])
 def test_the_widest_width_offered_fits_the_chip_and_one_more_neuron_does_not(profile):
     limits = load_profile(profile).limits
-    widths = widths_that_fit(16, limits, recurrent=True)
+    widths = widths_that_fit(16, 8, limits, recurrent=True)
     widest = max(widths)
     fits = SNNClassifier(NetworkConfig(n_in=16, hidden=(widest,), n_classes=8, recurrent=True))
     assert resource_violations(fits, limits) == []
@@ -33,7 +33,7 @@ def test_the_widest_width_offered_fits_the_chip_and_one_more_neuron_does_not(pro
 
 
 def test_a_chip_without_limits_gets_the_generic_widths():
-    assert widths_that_fit(16, load_profile("gaussian-20").limits) == [32, 64, 128]
+    assert widths_that_fit(16, 8, load_profile("gaussian-20").limits) == [32, 64, 128]
 
 
 def test_the_plan_is_seeded_and_trial_one_is_the_paper_default():

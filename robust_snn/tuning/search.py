@@ -55,20 +55,13 @@ def _require_tune() -> Any:
 
 def _plan(settings: TrialSettings, trials: int, max_epochs: int, hidden: list[int] | None) -> list[Point]:
     from ..data import load_dataset
-    from ..devices import load_profile, resource_violations  # noqa: F401  (profile checked before any work)
+    from ..devices import load_profile
 
     profile = load_profile(settings.device)
     val = load_dataset(settings.data, "val")
     n_in = int(val[0][0].shape[-1])
     n_classes = len(val.classes)
-    limits = profile.limits
-    if limits.output_channels is not None and n_classes > limits.output_channels:
-        raise ConfigError(f"{settings.data} has {n_classes} classes but {profile.name} has "
-                          f"{limits.output_channels} output channels")
-    if limits.input_channels is not None and n_in > limits.input_channels:
-        raise ConfigError(f"{settings.data} gives {n_in} input channels but {profile.name} takes "
-                          f"{limits.input_channels}")
-    widths = hidden or widths_that_fit(n_in, limits, settings.recurrent)
+    widths = hidden or widths_that_fit(n_in, n_classes, profile.limits, settings.recurrent)
     return sample_points(settings.method, trials, widths, max_epochs, settings.seed)
 
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..config import ConfigError
+from ..devices.limits import largest_hidden
 from ..devices.profiles import ResourceLimits
 
 TUNABLE_METHODS = ("standard", "noise", "adversarial", "adversarial-warm", "fn-adversarial")
@@ -46,26 +47,15 @@ def _method_space(method: str) -> dict[str, Any]:
     return spaces[method]
 
 
-def widths_that_fit(n_in: int, limits: ResourceLimits, recurrent: bool = True, count: int = 3) -> list[int]:
-    """Up to ``count`` hidden widths of a one-layer network that the chip can hold, widest first included.
-
-    A neuron's fan-in is its ``n_in`` inputs plus, when recurrent, the other ``hidden - 1`` neurons
-    (:func:`robust_snn.devices.limits.model_resources`), so ``hidden <= fan_in - n_in + 1``; and
-    ``hidden <= neurons``. The widths are spread between half and all of the largest that fits.
-    """
-    largest = None
-    if limits.fan_in is not None:
-        room = limits.fan_in - n_in + (1 if recurrent else 0)
-        if room < 1 or (not recurrent and n_in > limits.fan_in):
-            raise ConfigError(f"no network fits: {n_in} input channels already exceed the chip's fan-in "
-                              f"{limits.fan_in}")
-        largest = room if recurrent else None
-    if limits.neurons is not None:
-        largest = limits.neurons if largest is None else min(largest, limits.neurons)
+def widths_that_fit(n_in: int, n_classes: int, limits: ResourceLimits, recurrent: bool = True,
+                    count: int = 3) -> list[int]:
+    """Up to ``count`` hidden widths of a one-layer network that the chip can hold, spread between half and all
+    of the widest that fits (:func:`robust_snn.devices.limits.largest_hidden`); :data:`UNLIMITED_WIDTHS` when
+    the chip sets no limit on the width."""
+    largest = largest_hidden(limits, n_in, n_classes, recurrent)
     if largest is None:
         return list(UNLIMITED_WIDTHS)
-    widths = sorted({max(1, round(largest * f)) for f in np.linspace(0.5, 1.0, count)})
-    return widths
+    return sorted({max(1, round(largest * f)) for f in np.linspace(0.5, 1.0, count)})
 
 
 @dataclass(frozen=True)
