@@ -23,9 +23,11 @@ USER_ERRORS = (ConfigError, DataError, FileFormatError, OutputError)
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
-    from .training.methods import METHODS
+    from .training.methods import METHODS, device_methods
 
-    rows = [{"name": name, "summary": cls.summary, "hyperparameters": cls().hyperparameters()}
+    supported = device_methods()
+    rows = [{"name": name, "summary": cls.summary, "hyperparameters": cls().hyperparameters(),
+             "device": cls.device_summary if name in supported else None}
             for name, cls in sorted(METHODS.items())]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -33,6 +35,10 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     for row in rows:
         hp = ", ".join(f"{k}={v}" for k, v in row["hyperparameters"].items()) or "no hyperparameters"
         print(f"{row['name']:<16} {row['summary']}\n{'':<16} {hp}")
+        if row["device"]:
+            print(f"{'':<16} --device PROFILE: {row['device']}")
+    print(f"\n`robust-snn train --device PROFILE` (or [method] device = ...) trains for a chip line: "
+          f"{', '.join(supported)}")
     return 0
 
 
@@ -63,6 +69,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     method_section = dict(sections.get("method", {}))
     method_name = args.method or method_section.pop("name", "standard")
     method_section.pop("name", None)
+    if args.device is not None:
+        method_section["device"] = args.device
+    device = method_section.get("device") or None  # train for this chip line (device-aware)
     method = make_method(method_name, method_section)
 
     train_set = load_dataset(args.data, "train")
@@ -75,6 +84,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         if "network" in sections:
             raise ConfigError("--init takes the architecture from the model file; remove the [network] section")
+        if args.adaptive:
+            raise ConfigError("--init takes the architecture from the model file; remove --adaptive")
         model = load_model(args.init).train()
         if model.config.n_in != int(x0.shape[-1]) or model.config.n_classes != n_classes:
             raise ConfigError(f"{args.init} maps {model.config.n_in} channels to {model.config.n_classes} classes, "
@@ -86,7 +97,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     "hidden": [48], "recurrent": True, **sections.get("network", {})}
         if getattr(train_set, "dt", None) and "dt" not in sections.get("network", {}):
             net_dict["dt"] = float(train_set.dt)
+        if args.adaptive:
+            net_dict["adaptive"] = True
+        if device:  # the default width shrinks to what the chip holds; a chosen one is checked below
+            from .training.device_aware import size_for_device
+
+            net_dict = size_for_device(net_dict, device, 48, explicit_hidden="hidden" in sections.get("network", {}))
         model = SNNClassifier(NetworkConfig.from_dict(net_dict))
+    if device:
+        from .training.device_aware import check_fits
+
+        check_fits(model, device)
 
     out = Path(args.out)
     checkpoint = out.with_name(out.name + ".ckpt")
@@ -317,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "[train] also takes this command's options (data = \"synth-kws\", ...)")
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
     p.add_argument("--init", default=None, help="start from this model file's architecture and weights (fine-tuning)")
+    p.add_argument("--device", default=None, metavar="PROFILE",
+                   help="train for this chip line (profile name or TOML file; same as [method] device): every batch "
+                        "runs on a fresh simulated chip, the default network is sized to fit the chip, and a network "
+                        "that does not fit is refused (methods that support it: see `robust-snn methods`)")
+    p.add_argument("--adaptive", action="store_true", default=None,
+                   help="adaptive-threshold LIF neurons (the paper's speech network; same as [network] adaptive = true)")
     p.add_argument("--quiet", action="store_true", help="no progress (bar on a terminal, one line per epoch in a log)")
     p.add_argument("--log-json", default=None, metavar="FILE",
                    help="append one JSON object per epoch to FILE (JSON Lines; pandas.read_json(FILE, lines=True))")
