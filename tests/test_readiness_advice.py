@@ -163,6 +163,7 @@ def test_a_model_at_chance_is_diagnosed_so_and_gets_no_looser_spec():
     at_chance = card(above_chance=False, nominal_accuracy=0.13, float_accuracy=0.13, nominal_accuracy_ci95=[0.11, 0.15],
                      spec=0.12, p5_accuracy=0.10, mean_accuracy=0.12)
     assert causes(at_chance)[0] == "chance"
+    assert actions(at_chance)[0] == "more-epochs"  # capacity first: no chip beats a network that has not learned
     assert "looser-spec" not in actions(at_chance)
 
 

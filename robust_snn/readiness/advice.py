@@ -26,7 +26,7 @@ programmed nominal, ``P5`` the 5th-percentile chip, ``W`` the worst case under a
 3. Capacity, when an absolute spec is above the float network's accuracy (no chip beats the float network)
    or the network is at chance:
    ``more-epochs`` first if the training history was still improving (its best validation epoch was its
-   last), then ``wider-network`` if the chip's fan-in leaves room.
+   last) or the network is at chance, then ``wider-network`` if the chip's fan-in leaves room.
 4. Device losses, ranked by their measured size, largest first: ``device-aware-qat`` (fine-tune at the
    programmed values) scores ``F - N``; ``device-aware-training`` (adversarial, for this profile) scores
    ``max(S - P5, S - W)``. ``tune`` follows device-aware training, unless the model was already trained
@@ -38,6 +38,9 @@ programmed nominal, ``P5`` the 5th-percentile chip, ``W`` the worst case under a
 5. ``more-chips`` when ``marginal`` with the point yield below the target.
 6. ``looser-spec`` last: it changes the requirement, not the product; the highest spec at which these chips
    would grade ``ready``, and only above chance.
+
+A card that is not ``ready`` always gets at least one suggestion (device-aware training when nothing above
+applies).
 
 A ``ready`` card gets no diagnosis and no advice. Every suggestion carries a runnable ``command`` built from
 the card's model path (``model_path``, else ``model``), data spec (``data``), device and seed.
@@ -248,7 +251,9 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
                        ["nominal-below-spec", "spread"])
 
     def more_epochs() -> dict[str, Any]:
-        return _action("more-epochs", f"validation accuracy was still rising at the last of {epochs} epochs",
+        why = (f"validation accuracy was still rising at the last of {epochs} epochs" if _still_improving(card)
+               else f"the network has not learned the task in {epochs} epochs (check the data and labels too)")
+        return _action("more-epochs", why,
                        _cmd("robust-snn", "train", "--data", data, "--method", method, *_arch_flags(card),
                             "--epochs", 2 * epochs, "--seed", seed, "--out", f"{_stem(card)}-e{2 * epochs}.rsnn"),
                        ["nominal-below-spec", "chance"])
@@ -293,7 +298,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
         push(more_chips())
     # 3. capacity
     if (float_acc < spec and _spec_flags(card)[0] == "--spec") or "chance" in causes:
-        if _still_improving(card):
+        if _still_improving(card) or ("chance" in causes and epochs):
             push(more_epochs())
         if (item := wider()) is not None:
             push(item)
@@ -326,6 +331,8 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
                           "--chips", card["n_chips"], "--seed", seed, "--spec", f"{math.floor(looser * 1000) / 1000:.3f}",
                           "--target-yield", card["target_yield"]),
                      ["spread", "yield"]))
+    if not out:  # nothing measured points elsewhere: training for this chip line is the general remedy
+        push(device_training())
     for i, item in enumerate(out, 1):
         item["rank"] = i
     return [{"rank": item.pop("rank"), **item} for item in out]
