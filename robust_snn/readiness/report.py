@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from ..devices import DeviceProfile, build_profile, evaluate_ensemble
 from ..io.atomic import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
+from .efficiency import efficiency_markdown
 from .landscape import landscape_1d, landscape_2d
 from .sensitivity import sensitivity
 from .table import legend
@@ -287,6 +288,7 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
             lines.append(f"- {_name(c)} on {c['device']}, violations: " + "; ".join(c["violations"]))
     lines += ["", f"![per-chip accuracy on {device}](per_chip_histogram.png)", ""]
     lines += advice_markdown(cards, where)
+    lines += efficiency_markdown(cards)
 
     skipped, xlim = [], None
     if analysis:

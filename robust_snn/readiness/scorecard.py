@@ -19,6 +19,9 @@
   one with its own spread.
 - **Resource fit** against the profile's limits, each violation named.
 - **Grade** from the yield interval, the fit and the chance test (:func:`robust_snn.readiness.statistics.grade`).
+- **NeuroBench** (``neurobench``): footprint (also at the device's bit widths), connection and activation
+  sparsity, synaptic operations per inference, of the trained (``float``) and the ``programmed`` network
+  (:mod:`robust_snn.readiness.efficiency`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..config import ConfigError
 from ..core.parameters import parameter_families, physical_parameters
 from ..devices import DeviceProfile, evaluate_ensemble, load_profile, model_dt, resource_violations, sample_chips
 from ..training.evaluate import evaluate
+from .efficiency import efficiency_card
 from .statistics import chip_yield, chips_needed, clearly_above_chance, cvar, grade, majority_rate
 
 MAX_ATTACK_EPS = 0.95
@@ -175,4 +179,6 @@ def score_card(
         "fits_device": fits,
         "violations": violations,
         "grade": grade(estimate.ci, target_yield, fits, above_chance),
+        # NeuroBench's footprint, sparsities and synaptic operations per inference, trained and programmed.
+        "neurobench": efficiency_card(model, data, programmed, profile, batch_size),
     }
