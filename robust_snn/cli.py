@@ -258,7 +258,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .io.model_file import load_model
 
     if args.format == "nir":
-        from .export.nir_targets import robustness_metadata, write_nir_for
+        from .export.nir_targets import consumer_notes, robustness_metadata, write_nir_for
         from .io.model_file import read_model
 
         model, meta = read_model(args.model)
@@ -268,6 +268,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
             robustness["device_profile"] = load_profile(args.device).name
         write_nir_for(args.out, model, args.consumer, robustness)
+        for note in consumer_notes(model, args.consumer):
+            print(f"note: {note}", file=sys.stderr)
     elif args.format == "xylo":
         from .export.xylo import XyloMappingError, map_to_xylo, write_xylo_spec
 

@@ -286,3 +286,13 @@ def test_cli_export_names_what_a_consumer_cannot_express(trained, tmp_path, caps
                  "--out", str(tmp_path / "r.nir")]) == 2
     err = capsys.readouterr().err.strip()
     assert "recurrent" in err and "sinabs" in err and len(err.splitlines()) == 1
+
+
+def test_consumer_notes_name_what_each_simulation_changes(trained):
+    from robust_snn.export.nir_targets import consumer_notes
+
+    assert consumer_notes(trained[False], "rockpool") == []
+    assert any("one step late" in note for note in consumer_notes(trained[True], "snntorch"))
+    assert not any("RSynaptic" in note for note in consumer_notes(trained[False], "snntorch"))
+    assert any("reset_subtract" in note for note in consumer_notes(trained[False], "norse"))
+    assert any("SingleSpike" in note or "one spike" in note for note in consumer_notes(trained[False], "sinabs"))

@@ -251,6 +251,28 @@ def write_nir_for(path: str | Path, model: SNNClassifier, consumer: str = "rockp
         _nir().write(str(tmp), graph)
 
 
+def consumer_notes(model: SNNClassifier, consumer: str) -> list[str]:
+    """One line per way ``consumer``'s own simulation of the exported graph departs from ours (none: exact)."""
+    biased = any(bool((layer.bias != 0).any()) for layer in model.layers)
+    transient = ["the synaptic state starts at 0 where ours holds the bias: a transient of a few tau_syn"
+                 ] if biased else []
+    if consumer == "snntorch":
+        notes = ["snntorch's importer resets to zero where we subtract the threshold"] + transient
+        if model.config.recurrent:
+            notes.append("snntorch's RSynaptic resets one step late: on a recurrent network its decisions can "
+                         "depart far from ours (README, Export); Rockpool, Norse or Spyx follow ours")
+        return notes
+    if consumer == "norse":
+        return ["Norse resets to zero unless imported with reset_method=reset_subtract "
+                "(robust_snn.export.nir_targets.norse_from_nir)"] + transient
+    if consumer == "spyx":
+        return [f"Spyx emits each spike one step late per layer ({len(model.layers)} here)"] + transient
+    if consumer == "sinabs":
+        return ["sinabs's LIF emits floor(V/theta) spikes per step unless imported with "
+                "robust_snn.export.nir_targets.sinabs_from_nir (one spike)"]
+    return []
+
+
 def _graph(source: str | Path | Any) -> Any:
     return _nir().read(str(source)) if isinstance(source, (str, Path)) else source
 
@@ -282,5 +304,5 @@ def sinabs_from_nir(source: str | Path | Any, batch_size: int) -> Any:
     return net
 
 
-__all__ = ["CONSUMERS", "EULER_DT", "NIRConsumerError", "norse_from_nir", "robustness_metadata", "sinabs_from_nir",
-           "to_nir_for", "write_nir_for"]
+__all__ = ["CONSUMERS", "EULER_DT", "NIRConsumerError", "consumer_notes", "norse_from_nir", "robustness_metadata",
+           "sinabs_from_nir", "to_nir_for", "write_nir_for"]
