@@ -4,6 +4,13 @@ Trains a standard and an adversarially robust network (same architecture, same b
 ``synth-kws``, scores both on several device profiles with per-chip ensembles, prints the score cards, writes a
 report folder (Markdown, JSON, plots) and exports the robust network (deployment bundle for DYNAP-SE2 + NIR).
 ``quick`` shrinks every budget so the whole run takes well under two minutes (used by the smoke test).
+
+Time estimate: after the standard network trains, the demo prints the time it expects in all: the standard
+network's measured training time ``t`` scaled by the plan's measured ratios, ``t (1 + robust_cost +
+scoring_cost)`` plus the data loading already done. The ratios were measured on the 2-core development machine
+(2026-11-30, one thread, load average ~10 from other jobs): full plan 12.1 (robust / standard training) and
+5.35 (scoring, reports, export / standard training); quick plan 2.0-2.9 and 13.6-19 over two runs (its
+standard training takes only ~5 s, so its estimate is the rougher one).
 """
 
 from __future__ import annotations
@@ -22,8 +29,11 @@ from .export.bundle import write_bundle
 from .export.nir import write_nir
 from .io.atomic import OutputError, write_bytes_atomic, write_json_atomic
 from .io.model_file import save_model
-from .readiness.report import write_report
+from .progress import print_line
+from .readiness.context import advised_card
+from .readiness.report import model_analysis, summary_table, write_report
 from .readiness.scorecard import score_card
+from .readiness.table import print_cards
 from .training import TrainConfig, fit, make_method
 
 
@@ -35,40 +45,21 @@ class DemoPlan:
     profiles: tuple[str, ...]
     robust_method: str
     train_subset: int | None
+    robust_cost: float  # robust training time / standard training time (measured, see the module docstring)
+    scoring_cost: float  # scoring, reports and export time / standard training time (measured)
 
 
 # 48 recurrent neurons: fan-in 16 + 48 = 64, the DYNAP-SE2 limit, so the resource check passes.
 FULL = DemoPlan(epochs=12, hidden=48, chips=100, profiles=("gaussian-20", "dynapse2", "rram", "pcm"),
-                robust_method="adversarial", train_subset=None)
+                robust_method="adversarial", train_subset=None, robust_cost=12.0, scoring_cost=5.3)
 QUICK = DemoPlan(epochs=4, hidden=32, chips=16, profiles=("gaussian-20", "dynapse2", "rram"),
-                 robust_method="adversarial-warm", train_subset=2048)
+                 robust_method="adversarial-warm", train_subset=2048, robust_cost=2.5, scoring_cost=15.0)
 
 
 def _subset(data: Any, n: int | None) -> Any:
     if n is None or n >= len(data):
         return data
     return torch.utils.data.Subset(data, list(range(0, len(data), max(1, len(data) // n)))[:n])
-
-
-def _print_table(cards: list[dict[str, Any]]) -> None:
-    headers = ["model", "device", "nominal", "mean", "p5", "yield [95% CI]", "worst case", "grade"]
-    rows = [[c["model"], c["device"], f"{c['nominal_accuracy']:.3f}", f"{c['mean_accuracy']:.3f}",
-             f"{c['p5_accuracy']:.3f}", f"{c['yield']:.2f} [{c['yield_ci95'][0]:.2f}, {c['yield_ci95'][1]:.2f}]",
-             f"{c['worst_case_accuracy']:.3f}", c["grade"]] for c in cards]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-        for line in [headers, *rows]:
-            print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)))
-        return
-    table = Table(title="Deployment readiness (synth-kws test split)")
-    for h in headers:
-        table.add_column(h)
-    for r in rows:
-        table.add_row(*r)
-    Console(width=120).print(table)
 
 
 def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True
@@ -86,49 +77,81 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     config = NetworkConfig(n_in=16, hidden=(plan.hidden,), n_classes=8, recurrent=True, seed=seed)
     train_config = TrainConfig(epochs=plan.epochs, lr=2e-3, seed=seed)
     models: dict[str, SNNClassifier] = {}
+    facts: dict[str, dict[str, Any]] = {}  # training facts the advice reads (method, history)
+    say = print_line if progress else (lambda text: None)
+    phases = {"data": time.perf_counter() - start}  # seconds per stage, returned (how the ratios were measured)
+    estimate = None
     for label, method_name in (("standard", "standard"), ("robust", plan.robust_method)):
         t0 = time.perf_counter()
         print(f"[demo] training {label} ({method_name}, {plan.epochs} epochs) ...", flush=True)
         model = SNNClassifier(config)
         method = make_method(method_name)
-        fit(model, train, val, method, train_config, checkpoint=out / f"{label}.ckpt", resume=True,
-            progress=progress, describe={"data": "synth-kws", "demo": label})
+        result = fit(model, train, val, method, train_config, checkpoint=out / f"{label}.ckpt", resume=True,
+                     progress=progress, describe={"data": "synth-kws", "demo": label})
+        model = result.model
+        facts[label] = {"method": method.describe(), "history": result.history}
         save_model(out / f"{label}.rsnn", model, method=method.describe(), data="synth-kws",
                    classes=list(test.classes), front_end=test.frontend.to_dict())
         (out / f"{label}.ckpt").unlink(missing_ok=True)
         models[label] = model
-        elapsed = time.perf_counter() - t0
+        phases[label] = elapsed = time.perf_counter() - t0
+        # The estimate scales the standard network's measured training time by the plan's measured ratios.
         if label == "standard":
-            cost = {"standard": 1.0, "adversarial": 10.0, "adversarial-warm": 4.5}.get(plan.robust_method, 5.0)
-            print(f"[demo] standard took {elapsed:.0f} s; estimated remaining: about "
-                  f"{elapsed * cost + 8 * len(plan.profiles):.0f} s", flush=True)
+            left = elapsed * (plan.robust_cost + plan.scoring_cost)
+            estimate = time.perf_counter() - start + left
+            print(f"[demo] standard took {elapsed:.0f} s; estimated: about {left:.0f} s more, "
+                  f"{estimate:.0f} s in all", flush=True)
+        else:
+            print(f"[demo] robust took {elapsed:.0f} s; estimated: about "
+                  f"{phases['standard'] * plan.scoring_cost:.0f} s more (scoring, reports, export)", flush=True)
     cards = []
     for profile_name in plan.profiles:
         profile = load_profile(profile_name)
         print(f"[demo] scoring on {profile_name} ({plan.chips} chips) ...", flush=True)
         for label, model in models.items():
-            cards.append(score_card(model, profile, test, n_chips=plan.chips, seed=seed, progress=progress,
-                                    model_name=label, attack_repeats=1))
-    _print_table(cards)
+            say(f"[demo] scoring {label} on {profile_name}: {plan.chips} chips, then the attack at its scale")
+            card = score_card(model, profile, test, n_chips=plan.chips, seed=seed, progress=progress,
+                              model_name=label, attack_repeats=1)
+            # Commands in the advice name the model file relative to the demo folder (run them from there).
+            cards.append(advised_card(model, profile, {**card, "model_path": f"{label}.rsnn", "data": "synth-kws"},
+                                      test, metadata=facts[label], seed=seed, status=say,
+                                      sensitivity_chips=4 if quick else 8))
+    phases["scoring"] = time.perf_counter() - start - sum(phases.values())
+    print_cards(cards, title="Deployment readiness (synth-kws test split)", where=str(out))
     report_dir = out / "report"
+    # The Gaussian sweep and the landscapes do not depend on the device: measured once, shown in every report.
+    analysis = model_analysis(models, test, seed=seed, status=say)
+    xmax = max([r["accuracy_drop"] for c in cards for r in c.get("sensitivity") or []] + [0.0])
     reports = []
     for profile_name in plan.profiles:
+        say(f"[demo] report on {profile_name}: plots and sensitivity")
         subset = [c for c in cards if c["device"] == profile_name]
-        with_analysis = profile_name == plan.profiles[1]  # curves, landscapes, sensitivity once (dynapse2)
-        reports.append(write_report(report_dir / profile_name, subset, models=models if with_analysis else None,
-                                    data=test if with_analysis else None, seed=seed,
-                                    title=f"Deployment readiness on {profile_name}"))
+        reports.append(write_report(report_dir / profile_name, subset, models=models, data=test, seed=seed,
+                                    title=f"Deployment readiness on {profile_name}", analysis=analysis,
+                                    sensitivity_xmax=xmax, where=f"the demo folder ({out})"))
     index = ["# robust-snn demo", "", f"Seed {seed}; {'quick' if quick else 'full'} run; "
-             f"{plan.epochs} epochs, 16 -> {plan.hidden} recurrent LIF -> 8; robust method `{plan.robust_method}`.",
-             ""] + [f"- [{p.parent.name}]({p.parent.name}/report.md)" for p in reports]
+             f"{plan.epochs} epochs, 16 -> {plan.hidden} recurrent LIF -> 8; robust method `{plan.robust_method}`; "
+             f"{plan.chips} chips per profile. Every profile's report has the same analysis: table, advice, "
+             "per-chip histogram, sensitivity on that device, and the device-independent Gaussian sweep and loss "
+             "landscapes.", "", "## All profiles", ""] + summary_table(cards)
+    index += ["## First thing to try", "", f"Commands run from the demo folder ({out}).", "",
+              "| model | device | grade | causes | first suggestion |", "|---|---|---|---|---|"]
+    for c in cards:
+        causes = [d for d in c.get("diagnosis") or [] if d["cause"] != "yield"]
+        first = (c.get("advice") or [None])[0]
+        index.append(f"| {c['model']} | {c['device']} | {c['grade']} | {', '.join(d['cause'] for d in causes) or '-'} | "
+                     + (f"{first['action']}: `{first['command']}`" if first and first.get("command")
+                        else (first["action"] if first else "-")) + " |")
+    index += ["", "## Reports", ""] + [f"- [{p.parent.name}]({p.parent.name}/report.md)" for p in reports]
     write_bytes_atomic(report_dir / "README.md", "\n".join(index).encode())
     write_json_atomic(out / "scorecards.json", cards)
     write_bundle(out / "robust.bundle.rsnn", out / "robust.rsnn", load_profile("dynapse2"),
                  next(c for c in cards if c["model"] == "robust" and c["device"] == "dynapse2"))
     write_nir(out / "robust.nir", models["robust"])
     seconds = time.perf_counter() - start
+    phases["reports_and_export"] = seconds - sum(phases.values())
     print(f"[demo] done in {seconds:.0f} s: report {report_dir / 'README.md'}, bundle {out / 'robust.bundle.rsnn'}, "
           f"NIR {out / 'robust.nir'}", flush=True)
-    return {"cards": cards, "seconds": seconds,
+    return {"cards": cards, "seconds": seconds, "estimated_seconds": estimate, "phases": phases,
             "files": {"report": str(report_dir / "README.md"), "bundle": str(out / "robust.bundle.rsnn"),
                       "nir": str(out / "robust.nir")}}

@@ -13,6 +13,14 @@ def test_quick_demo_trains_scores_reports_and_exports(tmp_path):
     assert {c["model"] for c in result["cards"]} == {"standard", "robust"}
     assert json.loads((tmp_path / "demo" / "scorecards.json").read_text()) == result["cards"]
     assert (tmp_path / "demo" / "report" / "dynapse2" / "accuracy_vs_mismatch.png").stat().st_size > 1000
+    index = (tmp_path / "demo" / "report" / "README.md").read_text()
+    for card in result["cards"]:  # the index summarises every profile; every profile gets the same analysis
+        assert f"| {card['model']} | {card['device']} |" in index
+        assert isinstance(card["diagnosis"], list) and isinstance(card["advice"], list)
+        assert (card["advice"] == []) == (card["grade"] == "ready")
+    for device in devices:
+        for png in ("accuracy_vs_mismatch.png", "loss_landscape_2d.png", "sensitivity_robust.png"):
+            assert (tmp_path / "demo" / "report" / device / png).stat().st_size > 1000, (device, png)
     bundle = robust_snn.load_model(tmp_path / "demo" / "robust.bundle.rsnn")
     assert bundle.config.n_classes == 8
     from robust_snn.export.nir import from_nir
