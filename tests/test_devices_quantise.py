@@ -1,5 +1,7 @@
 """Quantisers hit exactly the levels a chip can store."""
 
+import math
+
 import pytest
 import torch
 
@@ -43,17 +45,36 @@ def test_a_modules_weights_and_threshold_share_the_scale_so_scaling_changes_noth
 
 def test_bit_shift_decays_are_exactly_one_minus_a_power_of_two(net):
     _, params, families = net
-    taus = {"tau": torch.tensor([0.011, 0.02, 0.05, 0.1, 1.0, 1e4])}
+    taus = {"tau": torch.tensor([0.005, 0.011, 0.02, 0.027, 0.05, 0.1, 1.0, 1e4])}
     out = programmed(BitShiftDecay(dash_bits=4), taus, {"tau": "taus"}, dt=0.01)["tau"].double()
     alpha = torch.exp(-0.01 / out)
     dash = torch.round(-torch.log2(1 - alpha))
     assert torch.allclose(alpha, 1 - 2.0 ** -dash, atol=1e-6)
-    assert dash.tolist() == [1.0, 1.0, 2.0, 3.0, 7.0, 15.0]  # round(log2(tau / dt)), clipped to 1..15
+    # round(-log2(1 - exp(-dt / tau))), clipped to 1..15; by hand: 0.210, 0.744, 1.35, 1.69 (27 ms: Rockpool's
+    # round(log2(tau / dt)) says 1), 2.46, 3.39, 6.65, 15
+    assert dash.tolist() == [1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 7.0, 15.0]
 
 
 def test_decay_factors_map_to_the_nearest_bit_shift_too():
     out = programmed(BitShiftDecay(), {"beta": torch.tensor([0.9, 0.5, 0.99])}, {"beta": "decays"}, dt=None)
-    assert out["beta"].tolist() == pytest.approx([1 - 2**-3, 1 - 2**-1, 1 - 2**-7])
+    assert out["beta"].tolist() == pytest.approx([1 - 2**-3, 1 - 2**-1, 1 - 2**-7])  # -log2(1 - d): 3.32, 1, 6.64
+
+
+def test_shift_zero_clears_the_state_when_the_profile_allows_it():
+    out = programmed(BitShiftDecay(dash_min=0), {"tau": torch.tensor([0.005, 0.012])}, {"tau": "taus"}, dt=0.01)
+    assert torch.exp(-0.01 / out["tau"]).tolist() == pytest.approx([0.0, 0.5])  # shifts 0 (d* 0.210) and 1
+
+
+def test_the_output_scale_keeps_a_leaky_readouts_membrane_in_its_state_bits():
+    """A readout (weights, bias, time constants, no threshold) with one input: V_max = (beta w / (1 - beta) + b)
+    / (1 - alpha) with alpha = beta = 1/2 is 2 w + 2 b = 3 for w = 1, b = 0.5; with 8 state bits (127) and half a
+    code of rounding on each (V_1 / 2 = (2 + 2) / 2 = 2): s = (127 - 2) / 3 = 41.667 -- below the weights' 127."""
+    tau = torch.tensor([-0.01 / math.log(0.5)])
+    params = {"ro.weight": torch.ones(1, 1), "ro.bias": torch.tensor([0.5]), "ro.tau_mem": tau, "ro.tau_syn": tau}
+    families = {"ro.weight": "weights", "ro.bias": "biases", "ro.tau_mem": "taus", "ro.tau_syn": "taus"}
+    quantiser = IntegerQuantiser(weight_bits=8, bias_bits=8, state_bits=8, scope="neuron")
+    assert float(quantiser.scales(params, families, dt=0.01)["ro"]) == pytest.approx(125 / 3, rel=1e-5)
+    assert float(IntegerQuantiser(scope="neuron").scales(params, families, dt=0.01)["ro"]) == pytest.approx(127)
 
 
 def test_time_constants_need_the_time_step():

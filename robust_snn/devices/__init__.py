@@ -11,7 +11,8 @@ Modules, one job each:
 - :mod:`.stage`: the stage interface and registry; :mod:`.model`: the checked pipeline;
 - :mod:`.variation`: relative-Gaussian and log-normal mismatch (chip / core / neuron / synapse components),
   per-inference relative noise;
-- :mod:`.quantise`: integer weights and thresholds, bit-shift decays, shared weight levels;
+- :mod:`.quantise`: integer weights and thresholds, bit-shift decays, shared weight levels; :mod:`.digital`:
+  their arithmetic (exact shifts, per-neuron scales), the one model of a digital chip such as Xylo Audio 2;
 - :mod:`.crossbar`, :mod:`.drift`: memristive conductance pairs, programming noise, stuck-at faults, drift,
   relaxation, drift compensation, read noise;
 - :mod:`.profiles`: profiles as TOML data (built-ins in ``profiles/``); :mod:`.limits`: does a model fit;

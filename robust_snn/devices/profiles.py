@@ -15,6 +15,8 @@ A user adds a chip by writing a profile, not code. Layout (every figure has a so
     output_channels = 8
     weight_bits = 8
     recurrent = true
+    fan_out = 64                                  # hidden-to-hidden targets per hidden neuron
+    recurrent_synapses = 32000                    # hidden-to-hidden synapses in all (weight memory)
     notes = "how sure we are"
 
     [[stages]]                                    # the mismatch model, in the order a chip lives it
@@ -47,7 +49,12 @@ _KNOWN = set(_REQUIRED) | {"limits", "stages"}
 
 @dataclass(frozen=True)
 class ResourceLimits:
-    """What a chip can hold; ``None`` where a limit does not apply or is not known."""
+    """What a chip can hold; ``None`` where a limit does not apply or is not known.
+
+    ``fan_out`` and ``recurrent_synapses`` (hidden-to-hidden connections per neuron and in all) are checked by
+    the Xylo exporter (:func:`robust_snn.export.xylo.xylo_violations`), not yet by
+    :func:`~robust_snn.devices.limits.resource_violations`.
+    """
 
     neurons: int | None = None
     fan_in: int | None = None
@@ -55,10 +62,13 @@ class ResourceLimits:
     output_channels: int | None = None
     weight_bits: int | None = None
     recurrent: bool = True
+    fan_out: int | None = None
+    recurrent_synapses: int | None = None
     notes: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("neurons", "fan_in", "input_channels", "output_channels", "weight_bits"):
+        for name in ("neurons", "fan_in", "input_channels", "output_channels", "weight_bits", "fan_out",
+                     "recurrent_synapses"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
