@@ -17,6 +17,11 @@ Splits:
   accuracy is within-speaker and reads higher than test; ``val_speakers=C`` makes C's clips the val split instead.
 
 Items are computed once at load time (one batched front-end pass over the split), unless ``augment=1``.
+
+Front end: the default is every audio spec's (16 log-mel bands), so models and data of different kinds stay
+comparable; on FSDD ``features=mfcc16`` trains far better (measured: 93.6% against 76.8% test accuracy after 40
+epochs with the default 48-neuron network; README, Data). The clips are short, so a padded clip is about half
+digital silence, and per-utterance normalisation of log-mel bands then mostly encodes speech against silence.
 """
 
 from __future__ import annotations
