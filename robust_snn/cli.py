@@ -280,17 +280,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         write_xylo_spec(args.out, mapping)
     else:
         from .devices import load_profile
-        from .export.bundle import write_bundle
+        from .export.bundle import require_fit, write_bundle
 
         if args.device is None:
             raise ConfigError("--format bundle needs --device PROFILE (the weights are programmed for it)")
-        from .devices import resource_violations
-
         profile = load_profile(args.device)
         model = load_model(args.model)
-        violations = resource_violations(model, profile.limits)
-        if violations:
-            raise ConfigError(f"{args.model} does not fit {profile.name}: {'; '.join(violations)}")
+        require_fit(model, profile, args.model)  # write_bundle checks too; here before the score card's work
         card = None
         if args.data is not None:
             from .data import load_dataset

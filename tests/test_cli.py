@@ -102,5 +102,8 @@ def test_fine_tuning_from_a_model_file_with_qat(tmp_path):
     proc = run("train", "--data", "synth-kws", "--init", str(SNNClassifier_file(tmp_path)), "--config", str(config),
                "--epochs", "1", "--out", str(tmp_path / "q.rsnn"), "--quiet")
     assert proc.returncode == 0, proc.stderr
-    meta = __import__("robust_snn.io.model_file", fromlist=["read_model"]).read_model(tmp_path / "q.rsnn")[1]
+    tuned, meta = __import__("robust_snn.io.model_file", fromlist=["read_model"]).read_model(tmp_path / "q.rsnn")
     assert meta["method"] == {"name": "qat", "hyperparameters": {"device": "xylo-audio2"}}
+    start = robust_snn.load_model(SNNClassifier_file(tmp_path))
+    moved = (tuned.layers[0].weight - start.layers[0].weight).abs().max()
+    assert moved > 1e-4  # the epoch of qat changed the weights it started from

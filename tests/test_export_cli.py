@@ -2,13 +2,16 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 import torch
 
 import robust_snn
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.devices import load_profile
 from robust_snn.io.model_file import read_model
-from robust_snn.readiness.scorecard import programmed_parameters
+
+from xylo_levels import xylo_levels
 
 
 def run(*args):
@@ -31,9 +34,26 @@ def test_bundle_holds_the_devices_programmed_weights_and_loads_back(tmp_path):
     assert meta["bundle"]["device"]["name"] == "xylo-audio2" and "[limits]" in meta["bundle"]["device"]["profile_toml"]
     assert meta["method"]["name"] == "standard"
     original = robust_snn.load_model(src)
-    expected = programmed_parameters(original, load_profile("xylo-audio2"))
-    x = torch.randn(2, 20, 16)
-    assert torch.allclose(bundle(x), robust_snn.functional_forward(original, expected, x), atol=1e-5)
+    expected = xylo_levels(original)  # by hand: integer codes over one scale per neuron, exact bit shifts
+    held = robust_snn.physical_parameters(bundle)
+    assert set(held) == set(expected)
+    for name, value in expected.items():
+        assert np.allclose(held[name].detach().double().numpy(), value, rtol=1e-5, atol=1e-7), name
+    assert not torch.equal(held["layers.0.weight"], original.layers[0].weight)  # programming moved them
+
+
+def test_write_bundle_refuses_a_model_the_device_cannot_hold(tmp_path):
+    """Through the API too (the demo and scripts do not pass through the CLI's checks)."""
+    from robust_snn.config import ConfigError
+    from robust_snn.export.bundle import write_bundle
+
+    src = tmp_path / "big.rsnn"
+    robust_snn.save_model(src, SNNClassifier(NetworkConfig(n_in=20, hidden=(100,), n_classes=9, recurrent=True)))
+    with pytest.raises(ConfigError) as info:
+        write_bundle(tmp_path / "b.rsnn", src, load_profile("xylo-audio2"))
+    assert str(info.value) == (f"{src} does not fit xylo-audio2: fan_in: 119 > 63; input_channels: 20 > 16; "
+                               "output_channels: 9 > 8")
+    assert not (tmp_path / "b.rsnn").exists()
 
 
 def test_nir_export_from_the_cli(tmp_path):

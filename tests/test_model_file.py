@@ -23,24 +23,29 @@ def test_saved_model_loads_back_with_identical_outputs_and_describes_itself(tmp_
 
 
 class Payload:
+    """Unpickling it creates the file ``marker`` (a stand-in for any code an attacker would run)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
     def __reduce__(self):
-        return (open, ("/tmp/robust_snn_pwned", "w"))
+        return (open, (self.marker, "w"))
 
 
 def test_a_pickle_file_is_refused_without_running_its_payload(tmp_path):
-    marker = "/tmp/robust_snn_pwned"
-    import os
-
-    if os.path.exists(marker):
-        os.remove(marker)
-    for name, dump in [("evil.rsnn", lambda f: pickle.dump(Payload(), f)),
-                       ("evil_torch.rsnn", lambda f: torch.save({"x": Payload()}, f))]:
+    marker = tmp_path / "pwned"
+    payload = Payload(str(marker))
+    pickle.loads(pickle.dumps(payload)).close()  # the payload works: unpickling it creates the marker
+    assert marker.exists()
+    marker.unlink()
+    for name, dump in [("evil.rsnn", lambda f: pickle.dump(payload, f)),
+                       ("evil_torch.rsnn", lambda f: torch.save({"x": payload}, f))]:
         path = tmp_path / name
         with path.open("wb") as fh:
             dump(fh)
         with pytest.raises(FileFormatError, match="refusing|not a valid"):
             robust_snn.load_model(path)
-    assert not os.path.exists(marker)
+    assert not marker.exists()
 
 
 def test_tensors_that_do_not_fit_the_architecture_are_named(tmp_path):

@@ -7,6 +7,9 @@ conductance mapping, stored as the physical values they decode to) and whose met
 section: the device profile (name, family, source and the full TOML text), the readiness score card when one
 was measured, and the programmed-vs-float accuracy bookkeeping. The architecture, front end, classes,
 training method and its hyperparameters are carried over from the source model file.
+
+A bundle is only written for a device the model fits (:func:`require_fit`): programmed weights for a chip that
+cannot hold the network would be a file nobody can deploy.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from ..config import ConfigError
 from ..core.parameters import stored_parameters
-from ..devices import DeviceProfile
+from ..devices import DeviceProfile, resource_violations
 from ..io.model_file import read_model, save_model
 
 BUNDLE_KEY = "bundle"
@@ -31,12 +36,24 @@ def _profile_text(profile: DeviceProfile) -> str:
     return Path(path).read_text() if path and Path(path).is_file() else ""
 
 
+def require_fit(model: nn.Module, profile: DeviceProfile, name: str) -> None:
+    """A ``ConfigError`` naming every limit of ``profile`` the model ``name`` exceeds, e.g. ``"big.rsnn does not
+    fit dynapse2: fan_in: 100 > 64"``; nothing when it fits."""
+    violations = resource_violations(model, profile.limits)
+    if violations:
+        raise ConfigError(f"{name} does not fit {profile.name}: {'; '.join(violations)}")
+
+
 def write_bundle(path: str | Path, model_path: str | Path, profile: DeviceProfile,
                  score_card: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the bundle of the model file ``model_path`` for ``profile``; returns its ``bundle`` section."""
+    """Write the bundle of the model file ``model_path`` for ``profile``; returns its ``bundle`` section.
+
+    Refuses (``ConfigError``, nothing written) a model that does not fit the device, naming each violation.
+    """
     from ..readiness.scorecard import programmed_parameters
 
     model, meta = read_model(model_path)
+    require_fit(model, profile, str(model_path))
     programmed = programmed_parameters(model, profile)
     leaves = stored_parameters(model, programmed)
     with torch.no_grad():
