@@ -33,4 +33,6 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    main()
+    from robust_snn.cli_guards import run_as_command
+
+    run_as_command(main)  # a missing path or bad spec: one line on stderr, exit status 2, as the CLI

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .cli_config import COMMANDS_WITH_CONFIG, apply_config, config_path_for, options_of, write_effective_config
+from .cli_guards import NOT_SAVED, add_data_check_options, add_train_options, check_data_for_model, interrupted_message
 from .config import ConfigError
 from .data import DataError
 from .io.atomic import OutputError, write_json_atomic
@@ -57,18 +58,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .io.model_file import save_model
     from .training import TrainConfig, fit, make_method
 
+    from .cli_guards import DEFAULT_HIDDEN, check_train_outputs, method_choice, network_settings, train_settings
+
     sections = args.config_data
-    options = {action.dest for action in args.subparser._actions}  # noqa: SLF001 - [train] mixes both kinds
-    train_dict = {k: v for k, v in sections.get("train", {}).items()
-                  if k.replace("-", "_") not in options or k in ("epochs", "seed")}
-    if args.epochs is not None:
-        train_dict["epochs"] = args.epochs
-    if args.seed is not None:
-        train_dict["seed"] = args.seed
-    train_config = TrainConfig.from_dict(train_dict)
-    method_section = dict(sections.get("method", {}))
-    method_name = args.method or method_section.pop("name", "standard")
-    method_section.pop("name", None)
+    check_train_outputs(args)  # no silent overwrite of MODEL, no silent fresh start under --resume
+    train_config = TrainConfig.from_dict(train_settings(args, sections))  # [train], then --epochs, --lr, ...
+    method_name, method_section = method_choice(args, sections)  # a file naming two methods is an error
+    network = network_settings(args, sections)  # [network], then --hidden, --recurrent, --readout
     if args.device is not None:
         method_section["device"] = args.device
     device = method_section.get("device") or None  # train for this chip line (device-aware)
@@ -87,6 +83,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.adaptive:
             raise ConfigError("--init takes the architecture from the model file; remove --adaptive")
         model = load_model(args.init).train()
+        check_data_for_model(args, args.init, train_set, check_classes=False)  # same front end
         if model.config.n_in != int(x0.shape[-1]) or model.config.n_classes != n_classes:
             raise ConfigError(f"{args.init} maps {model.config.n_in} channels to {model.config.n_classes} classes, "
                               f"but {args.data} has {int(x0.shape[-1])} channels and {n_classes} classes")
@@ -94,7 +91,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # Default architecture: one recurrent layer of 48 CuBa-LIF neurons. With 16 inputs that is a fan-in of
         # 63: it fits DYNAP-SE2 (64) and Xylo Audio 2 (63), so the default model can be bundled for both.
         net_dict = {"n_in": int(x0.shape[-1]), "n_classes": n_classes, "seed": train_config.seed,
-                    "hidden": [48], "recurrent": True, **sections.get("network", {})}
+                    "hidden": list(DEFAULT_HIDDEN), "recurrent": True, **network}
         if getattr(train_set, "dt", None) and "dt" not in sections.get("network", {}):
             net_dict["dt"] = float(train_set.dt)
         if args.adaptive:
@@ -127,7 +124,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     save_model(out, result.model, method=method.describe(), data=args.data, training=effective["train"],
                history=result.history, classes=list(classes) if classes else None,
                front_end=frontend.to_dict() if frontend is not None else None)
-    run_options = {k: v for k, v in options_of(args.subparser, args).items() if k not in ("epochs", "seed")}
+    run_options = {k: v for k, v in options_of(args.subparser, args).items() if k not in NOT_SAVED}
     write_effective_config(config_path_for(out), "train", {"train": {**run_options, **effective["train"]},
                                                          "network": effective["network"],
                                                          "method": {"name": method.describe()["name"],
@@ -189,6 +186,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     data = load_dataset(args.data, args.split)
     _check_fits_data(model, data, args.model, args.data)
+    check_data_for_model(args, args.model, data)  # front end, class names, data set
     report = {"model": str(args.model), "data": args.data, "split": args.split,
               **evaluate_attack(model, data, config, repeats=args.repeats, seed=args.seed)}
     if args.json != "-":
@@ -230,6 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     status = None if args.quiet else (lambda text: print_line(f"[evaluate] {text}"))
     for name, model in models.items():
         _check_fits_data(model, data, name, args.data)
+        check_data_for_model(args, name, data)  # front end, class names, data set
     cards = []
     for name, model in models.items():
         if status:
@@ -294,6 +293,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
             data = load_dataset(args.data, "test")
             _check_fits_data(model, data, args.model, args.data)
+            check_data_for_model(args, args.model, data)
             card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, model_name=str(args.model))
         write_bundle(args.out, args.model, profile, card)
     _save_config(args, args.out)
@@ -328,14 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
                               "--epochs 20 --out shd.rsnn")
     p.add_argument("--data", help="data SPEC: synth-kws, speech-commands:PATH, shd:PATH, fsdd:PATH or folder:PATH "
                                    "(a folder of class sub-folders of WAV files) (required)")
-    p.add_argument("--method", default=None, help="training method (see `robust-snn methods`)")
+    p.add_argument("--method", default=None,
+                   help="training method (see `robust-snn methods`; [method] name; default: standard)")
     p.add_argument("--out", help="model file to write (required); MODEL.config.toml gets the effective config")
-    p.add_argument("--epochs", type=int, default=None, help="number of epochs (overrides the config)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
+    p.add_argument("--epochs", type=int, default=None, help="number of epochs ([train] epochs; default: 10)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed of the initial weights, the shuffling and the method's draws; the same seed "
+                        "gives the same model, bit for bit ([train] seed; default: 0)")
     p.add_argument("--config", default=None, help="TOML file with [network], [train] and [method] sections; "
                    "[train] also takes this command's options (data = \"synth-kws\", ...)")
-    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt if it exists")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from MODEL.ckpt (an error if there is none; may rewrite MODEL)")
     p.add_argument("--init", default=None, help="start from this model file's architecture and weights (fine-tuning)")
+    add_train_options(p)  # --force, --allow-frontend-mismatch, --hidden, --recurrent, --readout, --batch-size, --lr
     p.add_argument("--device", default=None, metavar="PROFILE",
                    help="train for this chip line (profile name or TOML file; same as [method] device): every batch "
                         "runs on a fresh simulated chip, the default network is sized to fit the chip, and a network "
@@ -351,13 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example: robust-snn attack model.rsnn --data synth-kws --eps 0.1 --json -")
     p.add_argument("model", nargs="?", help="model file (.rsnn)")
     p.add_argument("--data", help="data SPEC (see `robust-snn train --help`) (required)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="which split of the data set to score (default: test)")
     p.add_argument("--eps", type=float, default=0.1, help="relative attack size: |theta* - theta| <= eps |theta|")
     p.add_argument("--steps", type=int, default=10, help="signed-gradient ascent steps")
     p.add_argument("--repeats", type=int, default=5, help="random starts; the worst is reported (paper: 5)")
     p.add_argument("--families", default="weights,biases",
                    help="comma-separated parameter families to attack (weights, biases, taus, thresholds, ...)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
+                        "for bit (default: 0)")
     p.add_argument("--json", default=None, help="write the attack JSON to FILE ('-' for stdout)")
     p.set_defaults(func=_cmd_attack)
 
@@ -371,10 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
                               "--chips 200 --json card.json --report report/")
     p.add_argument("model", nargs="*", help="model file(s) (.rsnn); several give one comparison table")
     p.add_argument("--data", help="data SPEC (required)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="which split of the data set to score (default: test)")
     p.add_argument("--device", help="profile name (see `robust-snn devices`) or a profile TOML file (required)")
     p.add_argument("--chips", type=int, default=100, help="number of simulated chips")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
+                        "for bit (default: 0)")
     p.add_argument("--spec", type=float, default=None, help="absolute accuracy spec a chip must meet")
     p.add_argument("--spec-relative", type=float, default=0.95,
                    help="spec as a fraction of the nominal accuracy, used when --spec is absent (default 0.95)")
@@ -400,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="profile the bundle's weights are programmed for")
     p.add_argument("--data", default=None, help="bundle only: data SPEC to measure the score card on")
     p.add_argument("--chips", type=int, default=100, help="bundle only: chips for the score card")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
+                        "for bit (default: 0)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="the main job: train standard and robust networks, score them on several "
@@ -408,12 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example: robust-snn demo --out demo-out --quick")
     p.add_argument("--out", default="demo-out", help="output folder")
     p.add_argument("--quick", action="store_true", help="small budgets: well under 2 minutes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
+                        "for bit (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 
     for name, p in sub.choices.items():
         p.set_defaults(subparser=p)
+        if name in ("evaluate", "attack", "export"):  # commands that feed data to a model file
+            add_data_check_options(p)
         if name in COMMANDS_WITH_CONFIG and name != "train":
             p.add_argument("--config", default=None,
                            help=f"TOML file whose [{name}] section sets any of these options (the command line "
@@ -454,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`
         return 0
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(interrupted_message(args, argv), file=sys.stderr)  # train: what was saved, how to continue
         return 130
 
 

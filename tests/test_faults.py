@@ -33,7 +33,7 @@ def test_training_killed_at_random_points_resumes_to_the_same_model(tmp_path):
     rng = random.Random(11)
     kills = 0
     while True:
-        proc = train(tmp_path, "m.rsnn")
+        proc = train(tmp_path, "m.rsnn", resume=(tmp_path / "m.rsnn.ckpt").exists())  # --resume needs one
         if kills < 3:
             # Kill at a random moment after the run has made progress (a checkpoint exists), so that the
             # kill lands mid-epoch or mid-write however slow this machine is today.
