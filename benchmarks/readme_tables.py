@@ -1,0 +1,152 @@
+"""The README's result tables, rendered from committed result files, so that a table cannot drift from its data.
+
+Two tables, each between marker comments in ``README.md``:
+
+- ``demo``: the score cards of ``robust-snn demo`` (``benchmarks/results_demo/scorecards.json``, written with
+  its run facts ``run.json`` by ``benchmarks/demo_results.py``);
+- ``robustness``: the paper-protocol comparison of every training method
+  (``benchmarks/results_robustness/robustness.json``, written by ``benchmarks/robustness.py``).
+
+Usage::
+
+    python benchmarks/readme_tables.py           # rewrite the tables in README.md from the result files
+    python benchmarks/readme_tables.py --check   # exit 1 naming each table that differs (what the test does)
+
+Only the text between ``<!-- readme-tables:NAME -->`` and ``<!-- /readme-tables:NAME -->`` is generated; the
+prose around it is written by hand and has to agree with the numbers (re-read it after regenerating).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DEMO = ROOT / "benchmarks" / "results_demo"
+ROBUSTNESS = ROOT / "benchmarks" / "results_robustness" / "robustness.json"
+
+# README labels of the methods (the paper's names for their hyperparameters).
+LABELS = {"noise": "noise (eta 0.3)", "dropout": "dropout (p 0.3)", "adversarial": "**adversarial** (beta 0.5)",
+          "fn-adversarial": "fn-adversarial (eta 0.3 + beta)", "adversarial-warm": "adversarial-warm (3 steps)"}
+ZETAS = (0.3, 0.5, 0.7)
+EPS = (0.05, 0.1)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def demo_table(cards: list[dict[str, Any]], run: dict[str, Any]) -> str:
+    """The demo's intro line and score-card table."""
+    rules = sorted({c["spec_rule"] for c in cards})
+    spec = ("each model's spec is " + rules[0].replace("nominal_accuracy", "its own programmed nominal accuracy")
+            if len(rules) == 1 else "specs: " + "; ".join(rules))
+    chips = sorted({c["n_chips"] for c in cards})
+    lines = [f"What it printed on the 2-core development machine ({run['date']}, `{run['command']}`, "
+             f"{run['threads']} thread, {run['seconds']:.0f} s in all at load average {run['load_average']:.1f}; "
+             f"{spec}, {', '.join(map(str, chips))} chips per profile; the full cards with their advice: "
+             "[`benchmarks/results_demo/scorecards.json`](benchmarks/results_demo/scorecards.json)):", ""]
+    rows = [[c["model"], c["device"], f"{c['nominal_accuracy']:.3f}", f"{c['mean_accuracy']:.3f}",
+             f"{c['p5_accuracy']:.3f}", f"{c['spec']:.3f}",
+             f"{c['yield']:.2f} [{c['yield_ci95'][0]:.2f}, {c['yield_ci95'][1]:.2f}]",
+             f"{c['worst_case_accuracy']:.3f}", c["grade"],
+             (c.get("advice") or [{"action": "-"}])[0]["action"]] for c in cards]
+    lines += _table(["model", "device", "nominal", "mean chip", "p5 chip", "spec", "yield [95% CI]",
+                     "worst case (attack)", "grade", "first advice"], rows)
+    return "\n".join(lines)
+
+
+def _pct(stats: dict[str, Any]) -> str:
+    return f"{100 * stats['mean']:.1f} +- {100 * stats['std']:.1f}"
+
+
+def robustness_table(doc: dict[str, Any]) -> str:
+    """Test accuracy % (mean +- std over seeds) per method; the best robustness figure of each column in bold."""
+    summary, timing = doc["methods"], doc.get("timing", {})
+    # the baselines first, then the paper's method and its variants (stable within each group)
+    methods = sorted((m for m in doc["settings"]["methods"] if m in summary), key=lambda m: "adversarial" in m)
+
+    def at(items: list[dict[str, Any]], key: str, value: float) -> dict[str, Any]:
+        return next(i for i in items if abs(i[key] - value) < 1e-9)
+
+    columns: list[tuple[str, Callable[[str], float], bool]] = [  # header, value (mean), higher is better
+        *((f"random zeta {z:g}", lambda m, z=z: at(summary[m]["mismatch"], "zeta", z)["accuracy"]["mean"], True)
+          for z in ZETAS),
+        *((f"attack eps {e:g}", lambda m, e=e: at(summary[m]["attack"], "eps", e)["attacked_accuracy"]["mean"], True)
+          for e in EPS),
+        ("slope (S1)", lambda m: summary[m]["landscape_slope"]["mean"], False),
+    ]
+    best = {h: (max if up else min)(methods, key=value) for h, value, up in columns}
+
+    def cell(header: str, method: str, text: str) -> str:
+        return f"**{text}**" if best[header] == method else text
+
+    rows = []
+    for m in methods:
+        row = [LABELS.get(m, m), _pct(summary[m]["nominal_accuracy"])]
+        for z in ZETAS:
+            row.append(cell(f"random zeta {z:g}", m, _pct(at(summary[m]["mismatch"], "zeta", z)["accuracy"])))
+        for e in EPS:
+            row.append(cell(f"attack eps {e:g}", m, _pct(at(summary[m]["attack"], "eps", e)["attacked_accuracy"])))
+        row.append(cell("slope (S1)", m, f"{summary[m]['landscape_slope']['mean']:.3f}"))
+        cost = (timing.get(m) or {}).get("cost_vs_standard")
+        row.append(f"{cost:.1f}" if cost else "-")
+        rows.append(row)
+    headers = ["method", "clean", *(h for h, _, _ in columns), "cost"]
+    return "\n".join(_table(headers, rows))
+
+
+def render_all() -> dict[str, str]:
+    """``{marker name: generated text}`` from the committed result files."""
+    cards = json.loads((DEMO / "scorecards.json").read_text())
+    run = json.loads((DEMO / "run.json").read_text())
+    return {"demo": demo_table(cards, run), "robustness": robustness_table(json.loads(ROBUSTNESS.read_text()))}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- readme-tables:{name} -->\n)(.*?)(\n<!-- /readme-tables:{name} -->)", re.S)
+
+
+def current(text: str, name: str) -> str | None:
+    """The text between ``name``'s markers in ``text`` (``None`` without markers)."""
+    match = _pattern(name).search(text)
+    return match.group(2) if match else None
+
+
+def replace(text: str, name: str, body: str) -> str:
+    if current(text, name) is None:
+        raise SystemExit(f"README.md has no <!-- readme-tables:{name} --> ... <!-- /readme-tables:{name} --> markers")
+    return _pattern(name).sub(lambda m: m.group(1) + body + m.group(3), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 if any differs")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    tables = render_all()
+    if args.check:
+        stale = [name for name, body in tables.items() if current(text, name) != body]
+        for name in stale:
+            print(f"README.md: the {name} table differs from its result files; run python benchmarks/readme_tables.py",
+                  file=sys.stderr)
+        return 1 if stale else 0
+    new = text
+    for name, body in tables.items():
+        new = replace(new, name, body)
+    if new != text:
+        sys.path.insert(0, str(ROOT))
+        from robust_snn.io.atomic import write_bytes_atomic
+
+        write_bytes_atomic(README, new.encode())
+        print(f"rewrote {', '.join(tables)} in {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
