@@ -14,7 +14,8 @@ So each consumer gets the graph whose discretisation *by that importer* gives th
 - ``snntorch``, ``norse``, ``spyx`` (forward Euler at the importer's step ``dt_c``: ``I <- (1 - dt_c/tau_syn) I
   + (dt_c/tau_syn) w_in x``): ``Affine(beta W, (1 - beta) b) -> CubaLIF(tau_syn = dt_c/(1 - beta), tau_mem =
   dt_c/(1 - alpha), r = tau_mem/dt_c, w_in = tau_syn/dt_c, v_leak = 0)``; recurrent weights ``beta W_rec`` in a
-  ``{input, lif, w_rec, output}`` sub-graph. ``dt_c`` is the importer's default: snntorch hard-codes
+  ``{input, lif, w_rec, output}`` sub-graph (for snntorch a top-level ``layerN_rec.lif <-> layerN_rec.w_rec``
+  cycle, which its importer nests itself). ``dt_c`` is the importer's default: snntorch hard-codes
   ``1e-4`` s, Norse defaults to ``1e-3`` s, Spyx to ``1``. snntorch also wants one threshold per layer, so
   each neuron's incoming weights and bias are divided by its threshold and the threshold set to 1 (spikes
   unchanged: the dynamics are linear in ``V`` up to the threshold).
@@ -29,7 +30,9 @@ What still differs (measured in ``tests/test_nir_consumers.py``; see the README'
 - snntorch's importer forces reset to zero, Norse's defaults to it (``from_nir(..., reset_method=
   reset_subtract)`` gives ours), sinabs's LIF emits several spikes per step when ``V >= 2 theta``
   (``MultiSpike``), and Spyx's ``CuBaLIF`` emits the spike of ``V[t-1]`` at step ``t`` (one step of delay per
-  layer). Where the spikes differ, the decisions are compared and the agreement rate reported.
+  layer). snntorch's ``RSynaptic`` (recurrent layers) resets one step late, which on our recurrent networks
+  leaves few decisions in common (:func:`consumer_notes` says so at export). Where the spikes differ, the
+  decisions are compared and the agreement rate reported.
 
 Constructs a consumer cannot express raise :class:`NIRConsumerError` with one line naming them: recurrent
 layers for sinabs, more than one recurrent layer for snntorch (its importer fails on the second), the
@@ -75,7 +78,7 @@ class _Layer:
     dt: float
 
 
-def _f32(t: torch.Tensor | np.ndarray) -> np.ndarray:
+def _f64(t: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(t.detach().cpu() if isinstance(t, torch.Tensor) else t, dtype=np.float64)
 
 
@@ -85,10 +88,10 @@ def _layers(model: SNNClassifier, consumer: str) -> list[_Layer]:
         if layer.adaptive:
             raise NIRConsumerError(f"layer {i} has an adaptive threshold, which NIR's CubaLIF cannot express "
                                    f"(for any consumer, {consumer} included)")
-        w_rec = _f32(layer.w_rec * layer._offdiag) if layer.recurrent else None  # noqa: SLF001
-        layers.append(_Layer(_f32(layer.weight), w_rec, _f32(layer.bias),
-                             np.exp(-layer.dt / _f32(layer.tau_mem)), np.exp(-layer.dt / _f32(layer.tau_syn)),
-                             _f32(layer.threshold), layer.dt))
+        w_rec = _f64(layer.w_rec * layer._offdiag) if layer.recurrent else None  # noqa: SLF001
+        layers.append(_Layer(_f64(layer.weight), w_rec, _f64(layer.bias),
+                             np.exp(-layer.dt / _f64(layer.tau_mem)), np.exp(-layer.dt / _f64(layer.tau_syn)),
+                             _f64(layer.threshold), layer.dt))
     return layers
 
 
@@ -143,7 +146,7 @@ def _euler_graph(model: SNNClassifier, consumer: str) -> tuple[dict[str, Any], l
         edges += [(previous, affine), (affine, name)]
         previous = name
     ro = model.readout
-    nodes["readout"] = nir.Affine(_arr(_f32(ro.weight)), _arr(_f32(ro.bias)))
+    nodes["readout"] = nir.Affine(_arr(_f64(ro.weight)), _arr(_f64(ro.bias)))
     nodes["output"] = nir.Output({"output": np.array([model.config.n_classes])})
     edges += [(previous, "readout"), ("readout", "output")]
     convention = (f"forward Euler at dt_c = {dt_c:g}: Affine(beta W, (1 - beta) b), CubaLIF(tau = dt_c/(1 - decay), "
@@ -184,14 +187,14 @@ def _sinabs_graph(model: SNNClassifier) -> tuple[dict[str, Any], list[tuple[str,
         previous = f"lif_{i}"
     ro = model.readout
     if isinstance(ro, SpikeMeanReadout):
-        nodes["readout"] = nir.Affine(_arr(_f32(ro.weight)), _arr(_f32(ro.bias)))
+        nodes["readout"] = nir.Affine(_arr(_f64(ro.weight)), _arr(_f64(ro.bias)))
         edges += [(previous, "readout"), ("readout", "output")]
     else:
-        beta, alpha = np.exp(-ro.dt / _f32(ro.tau_syn)), np.exp(-ro.dt / _f32(ro.tau_mem))
-        nodes["readout"] = nir.Affine(_arr(beta[:, None] * _f32(ro.weight)), np.zeros(ro.n_classes, np.float32))
+        beta, alpha = np.exp(-ro.dt / _f64(ro.tau_syn)), np.exp(-ro.dt / _f64(ro.tau_mem))
+        nodes["readout"] = nir.Affine(_arr(beta[:, None] * _f64(ro.weight)), np.zeros(ro.n_classes, np.float32))
         nodes["readout_syn"], nodes["readout_li"] = leaky(-1.0 / np.log(beta)), leaky(-1.0 / np.log(alpha))
         edges += [(previous, "readout"), ("readout", "readout_syn")]
-        bias_path("readout_bias", "readout_syn", _f32(ro.bias), "readout_li")
+        bias_path("readout_bias", "readout_syn", _f64(ro.bias), "readout_li")
         edges += [("readout_li", "output")]
     nodes["output"] = nir.Output({"output": np.array([model.config.n_classes])})
     return nodes, edges, ("time constants in steps (tau/dt); Affine(beta W, 0) -> LI(tau_syn) -> LIF(tau_mem, "
