@@ -92,6 +92,15 @@ def step_by_step(net, x, stateful: bool) -> torch.Tensor:
 
 # --- runners: each returns the consumer's per-step output (batch, time, classes) --------------------------------
 
+def run_rockpool(graph, x):
+    pytest.importorskip("rockpool", reason="rockpool is not installed (pip install rockpool)")
+    from robust_snn.export.nir import rockpool_from_nir
+
+    with torch.no_grad():
+        out, _ = rockpool_from_nir(graph)(x)
+    return out
+
+
 def run_snntorch(graph, x):
     pytest.importorskip("snntorch", reason="snntorch is not installed (pip install snntorch)")
     import snntorch.utils
@@ -242,8 +251,8 @@ def test_robustness_metadata_is_recorded_and_consumers_still_read_the_graph(trai
     assert robustness == {"method": {"name": "awp"}, "data": "synth-kws", "device_profile": "dynapse2",
                           "score_card": {"yield": 0.9, "grade": "marginal"}}
     model = trained[False]
-    for consumer, runner in [("snntorch", run_snntorch), ("norse", run_norse), ("spyx", run_spyx),
-                             ("sinabs", run_sinabs)]:
+    for consumer, runner in [("rockpool", run_rockpool), ("snntorch", run_snntorch), ("norse", run_norse),
+                             ("spyx", run_spyx), ("sinabs", run_sinabs)]:
         write_nir_for(tmp_path / f"{consumer}.nir", model, consumer, robustness)
         graph = nir.read(str(tmp_path / f"{consumer}.nir"))
         recorded = json.loads(graph.metadata["robust_snn"])
