@@ -14,8 +14,8 @@ So each consumer gets the graph whose discretisation *by that importer* gives th
 - ``snntorch``, ``norse``, ``spyx`` (forward Euler at the importer's step ``dt_c``: ``I <- (1 - dt_c/tau_syn) I
   + (dt_c/tau_syn) w_in x``): ``Affine(beta W, (1 - beta) b) -> CubaLIF(tau_syn = dt_c/(1 - beta), tau_mem =
   dt_c/(1 - alpha), r = tau_mem/dt_c, w_in = tau_syn/dt_c, v_leak = 0)``; recurrent weights ``beta W_rec`` in a
-  ``{input, lif, w_rec, output}`` sub-graph (for snntorch a top-level ``layerN_rec.lif <-> layerN_rec.w_rec``
-  cycle, which its importer nests itself). ``dt_c`` is the importer's default: snntorch hard-codes
+  ``{input, lif, w_rec, output}`` sub-graph (for snntorch with node names prefixed by the sub-graph's key,
+  ``layerN_rec.lif``, the form nirtorch 2.6 wires as ``lif(input + w_rec(S[t-1]))``). ``dt_c`` is the importer's default: snntorch hard-codes
   ``1e-4`` s, Norse defaults to ``1e-3`` s, Spyx to ``1``. snntorch also wants one threshold per layer, so
   each neuron's incoming weights and bias are divided by its threshold and the threshold set to 1 (spikes
   unchanged: the dynamics are linear in ``V`` up to the threshold).
@@ -30,13 +30,11 @@ What still differs (measured in ``tests/test_nir_consumers.py``; see the README'
 - snntorch's importer forces reset to zero, Norse's defaults to it (``from_nir(..., reset_method=
   reset_subtract)`` gives ours), sinabs's LIF emits several spikes per step when ``V >= 2 theta``
   (``MultiSpike``), and Spyx's ``CuBaLIF`` emits the spike of ``V[t-1]`` at step ``t`` (one step of delay per
-  layer). snntorch's ``RSynaptic`` (recurrent layers) resets one step late, which on our recurrent networks
-  leaves few decisions in common (:func:`consumer_notes` says so at export). Where the spikes differ, the
-  decisions are compared and the agreement rate reported.
+  layer). :func:`consumer_notes` lists these at export. Where the spikes differ, the decisions are compared
+  and the agreement rate reported.
 
 Constructs a consumer cannot express raise :class:`NIRConsumerError` with one line naming them: recurrent
-layers for sinabs, more than one recurrent layer for snntorch (its importer fails on the second), the
-non-spiking leaky readout for snntorch, Norse and Spyx (their ``CubaLIF`` outputs spikes only), adaptive
+layers for sinabs, the non-spiking leaky readout for snntorch, Norse and Spyx (their ``CubaLIF`` outputs spikes only), adaptive
 thresholds for all.
 """
 
@@ -106,12 +104,14 @@ def _euler_cuba(nir: Any, layer: _Layer, dt_c: float, threshold: np.ndarray) -> 
                        w_in=_arr(tau_syn / dt_c))
 
 
-def _recurrent(nir: Any, lif: Any, w_rec: np.ndarray) -> Any:
+def _recurrent(nir: Any, lif: Any, w_rec: np.ndarray, prefix: str = "") -> Any:
+    """The sub-graph ``input -> lif -> output`` with ``lif -> w_rec -> lif`` (node names ``prefix + name``)."""
     n = w_rec.shape[0]
+    i, l, w, o = (prefix + k for k in ("input", "lif", "w_rec", "output"))
     return nir.NIRGraph(
-        nodes={"input": nir.Input({"input": np.array([n])}), "lif": lif, "w_rec": nir.Linear(_arr(w_rec)),
-               "output": nir.Output({"output": np.array([n])})},
-        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+        nodes={i: nir.Input({"input": np.array([n])}), l: lif, w: nir.Linear(_arr(w_rec)),
+               o: nir.Output({"output": np.array([n])})},
+        edges=[(i, l), (l, w), (w, l), (l, o)],
     )
 
 
@@ -120,9 +120,6 @@ def _euler_graph(model: SNNClassifier, consumer: str) -> tuple[dict[str, Any], l
     if not isinstance(model.readout, SpikeMeanReadout):
         raise NIRConsumerError(f"the leaky (non-spiking) readout cannot be exported for {consumer}: its "
                                "CubaLIF outputs spikes only; train with readout = \"spike_mean\"")
-    if consumer == "snntorch" and model.config.recurrent and len(model.layers) > 1:
-        raise NIRConsumerError(f"{len(model.layers)} recurrent layers: snntorch 1.0's import_from_nir (nirtorch "
-                               "2.6) builds at most one recurrent layer; export for rockpool, norse or spyx")
     dt_c = EULER_DT[consumer]
     normalise = consumer == "snntorch"  # one threshold per layer there
     nodes: dict[str, Any] = {"input": nir.Input({"input": np.array([model.config.n_in])})}
@@ -135,12 +132,11 @@ def _euler_graph(model: SNNClassifier, consumer: str) -> tuple[dict[str, Any], l
         nodes[affine] = nir.Affine(_arr(gain * layer.weight), _arr((1 - layer.beta) * layer.bias * scale))
         lif = _euler_cuba(nir, layer, dt_c, np.ones_like(layer.threshold) if normalise else layer.threshold)
         if layer.w_rec is not None and consumer == "snntorch":
-            # snntorch's importer nests a top-level cycle ``group.lif <-> group.w_rec`` itself (keys must read
-            # ``group.name``). A sub-graph written by us, or node names that sort before ``input`` (nir.read
-            # returns nodes sorted by name), trip nirtorch 2.6: "'GraphModule' object has no attribute 'items'".
-            name = f"layer{i}_rec.lif"
-            nodes[name], nodes[f"layer{i}_rec.w_rec"] = lif, nir.Linear(_arr(gain * layer.w_rec))
-            edges += [(name, f"layer{i}_rec.w_rec"), (f"layer{i}_rec.w_rec", name)]
+            # A sub-graph whose node names carry its own key (``layerN_rec.lif``): nirtorch 2.6 then wires it as
+            # lif(input + w_rec(S[t-1])). Unprefixed names trip it ("'GraphModule' object has no attribute
+            # 'items'"), and a top-level lif <-> w_rec cycle is nested by snntorch with the input into w_rec.
+            name = f"layer{i}_rec"
+            nodes[name] = _recurrent(nir, lif, gain * layer.w_rec, prefix=f"{name}.")
         else:
             nodes[name] = _recurrent(nir, lif, gain * layer.w_rec) if layer.w_rec is not None else lif
         edges += [(previous, affine), (affine, name)]
@@ -260,11 +256,7 @@ def consumer_notes(model: SNNClassifier, consumer: str) -> list[str]:
     transient = ["the synaptic state starts at 0 where ours holds the bias: a transient of a few tau_syn"
                  ] if biased else []
     if consumer == "snntorch":
-        notes = ["snntorch's importer resets to zero where we subtract the threshold"] + transient
-        if model.config.recurrent:
-            notes.append("snntorch's RSynaptic resets one step late: on a recurrent network its decisions can "
-                         "depart far from ours (README, Export); Rockpool, Norse or Spyx follow ours")
-        return notes
+        return ["snntorch's importer resets to zero where we subtract the threshold"] + transient
     if consumer == "norse":
         return ["Norse resets to zero unless imported with reset_method=reset_subtract "
                 "(robust_snn.export.nir_targets.norse_from_nir)"] + transient
