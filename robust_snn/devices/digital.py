@@ -10,7 +10,7 @@ with the same decay is
 
 .. math::
 
-    d^*(\\tau) = -\\log_2\\big(1 - e^{-dt/\\tau}\\big), \\qquad \\text{(decay factor } a\\text{: } d^* = -\\log_2(1 - a))
+    d^*(\\tau) = -\\log_2\\big(1 - e^{-dt/\\tau}\\big)\\quad\\text{(a decay factor } a\\text{: } -\\log_2(1 - a))
 
 and the chip gets ``dash = clip(round(d*), dash_min, dash_max)``: the shift nearest in log2 of the per-step
 leak ``1 - alpha`` (for ``tau >> dt``, ``d* ~ log2(tau / dt)`` and ``tau(dash) ~ dt 2^dash``, so about the
