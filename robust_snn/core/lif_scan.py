@@ -8,6 +8,13 @@ steps. ``tests/test_lif_scan.py`` checks outputs and every gradient against plai
 equations. It is a ``torch.func``-compatible function (``setup_context``, ``generate_vmap_rule``), so ``vmap``
 over a chip axis and ``torch.func.grad`` work.
 
+Under ``torch.compile`` the same forward and backward run as the custom operators ``robust_snn::lif_scan``,
+``robust_snn::lif_scan_backward`` and ``robust_snn::lif_spikes`` (``torch.library.custom_op`` with
+``register_fake`` shape functions and ``register_autograd``): Dynamo cannot trace the loop's preallocated
+buffers, and an opaque operator keeps the compiled graph whole (no graph break) instead.
+``tests/test_lif_scan_op.py`` checks them with ``torch.library.opcheck``, against autograd, and under
+``fullgraph=True``.
+
 Equations (``x_t`` per step, all ``(batch, n)``, parameters ``(n,)``, ``W`` the recurrent matrix already scaled
 by ``beta`` and transposed, so ``S W`` is the recurrent current)::
 
@@ -34,6 +41,8 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+
+from .surrogates import _SHAPES
 
 Shape = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -114,11 +123,6 @@ def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces):  
     return spikes, vmem, us, (adapt[0] if adaptive else None)
 
 
-def lif_spikes(drive, bias, alpha, beta, threshold, w_rec, rho, kappa) -> torch.Tensor:  # noqa: ANN001
-    """Spikes only, without autograd bookkeeping: the inference path (same equations as :func:`lif_scan`)."""
-    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False)[0]
-
-
 class LIFScan(torch.autograd.Function):
     generate_vmap_rule = True
 
@@ -145,69 +149,179 @@ class LIFScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN205
-        bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        batch, steps, n = spikes.shape
-        zeros = torch.zeros_like(spikes[:, 0])
-        if ctx.adaptive:
-            adapt_prev = _shift(adapt, zeros[:, None])
-            theta = threshold + kappa * adapt_prev
-        else:
-            theta = threshold.expand_as(spikes)
-        v_pre = torch.addcmul(vmem, spikes, theta)
-        surrogate = ctx.shape(v_pre - theta, ctx.scale)  # H'(V_t - theta_t), all steps at once
+        return (*_backward(g_spikes, g_vmem, g_u, *ctx.saved_tensors, ctx.needs_input_grad[:8], ctx.shape,
+                           ctx.scale), None, None)
 
-        if g_spikes is None:
-            g_spikes = torch.zeros_like(spikes)
-        g_s_out, g_v_out = g_spikes.unbind(1), (g_vmem.unbind(1) if g_vmem is not None else None)
-        g_u_out = g_u.unbind(1) if g_u is not None else None
-        theta_t = theta.unbind(1)
-        spikes_t, sur_t = spikes.unbind(1), surrogate.unbind(1)
-        w_rec_T = w_rec.t() if ctx.has_rec else None
 
-        gv_next = gu_next = gd_next = ga_next = gtheta_next = None
-        g_vs, g_us, g_thetas, g_as = [None] * steps, [None] * steps, [None] * steps, [None] * steps
-        for t in range(steps - 1, -1, -1):
-            gvp = alpha * gv_next if gv_next is not None else zeros
-            if g_v_out is not None:
-                gvp = gvp + g_v_out[t]
-            gs = g_s_out[t]
-            if gd_next is not None and ctx.has_rec:
-                gs = torch.addmm(gs, gd_next, w_rec_T)
-            if ctx.adaptive:
-                ga = zeros if ga_next is None else torch.addcmul(rho * ga_next, kappa, gtheta_next)
-                gs = gs + ga
-                g_as[t] = ga
-            gs = torch.addcmul(gs, gvp, theta_t[t], value=-1.0)
-            gv = torch.addcmul(gvp, gs, sur_t[t])
-            gu = gv if gu_next is None else torch.addcmul(gv, beta, gu_next)
-            if g_u_out is not None:
-                gu = gu + g_u_out[t]
-            if ctx.adaptive or need[4]:
-                gtheta = -(gvp * spikes_t[t] + gs * sur_t[t])
-                g_thetas[t] = gtheta
-                gtheta_next = gtheta
-            g_vs[t], g_us[t] = gv, gu
-            gv_next, gu_next, gd_next = gv, gu, gu
-            if ctx.adaptive:
-                ga_next = ga
+def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt,  # noqa: ANN001, ANN202, E501
+              need, shape, scale):
+    """The adjoint recursion (module docstring): gradients of the 8 tensor inputs of :class:`LIFScan`, ``None``
+    where ``need`` (``needs_input_grad``) is False. Shared by the autograd function and the custom op."""
+    has_rec, adaptive = w_rec is not None, rho is not None
+    batch, steps, n = spikes.shape
+    zeros = torch.zeros_like(spikes[:, 0])
+    if adaptive:
+        adapt_prev = _shift(adapt, zeros[:, None])
+        theta = threshold + kappa * adapt_prev
+    else:
+        theta = threshold.expand_as(spikes)
+    v_pre = torch.addcmul(vmem, spikes, theta)
+    surrogate = shape(v_pre - theta, scale)  # H'(V_t - theta_t), all steps at once
 
-        g_u_all = _stack_time(g_us)
-        g_drive = g_u_all if need[0] else None
-        g_bias = (beta * g_u_all[:, 0]).sum(0) if need[1] else None
-        g_alpha = (_stack_time(g_vs) * _shift(vmem, zeros[:, None])).sum((0, 1)) if need[2] else None
-        g_beta = (g_u_all * _shift(u, bias.expand(batch, 1, n))).sum((0, 1)) if need[3] else None
-        g_thr = g_w = g_rho = g_kappa = None
-        if need[4] or need[7]:
-            g_theta_all = _stack_time(g_thetas)
-            g_thr = g_theta_all.sum((0, 1)) if need[4] else None
-            g_kappa = (g_theta_all * adapt_prev).sum((0, 1)) if need[7] else None
-        if need[5]:
-            s_prev = _shift(spikes, zeros[:, None])
-            g_w = s_prev.reshape(-1, n).t() @ g_u_all.reshape(-1, n)
-        if need[6]:
-            g_rho = (_stack_time(g_as) * adapt_prev).sum((0, 1))
-        return g_drive, g_bias, g_alpha, g_beta, g_thr, g_w, g_rho, g_kappa, None, None
+    if g_spikes is None:
+        g_spikes = torch.zeros_like(spikes)
+    g_s_out, g_v_out = g_spikes.unbind(1), (g_vmem.unbind(1) if g_vmem is not None else None)
+    g_u_out = g_u.unbind(1) if g_u is not None else None
+    theta_t = theta.unbind(1)
+    spikes_t, sur_t = spikes.unbind(1), surrogate.unbind(1)
+    w_rec_T = w_rec.t() if has_rec else None
+
+    gv_next = gu_next = gd_next = ga_next = gtheta_next = None
+    g_vs, g_us, g_thetas, g_as = [None] * steps, [None] * steps, [None] * steps, [None] * steps
+    for t in range(steps - 1, -1, -1):
+        gvp = alpha * gv_next if gv_next is not None else zeros
+        if g_v_out is not None:
+            gvp = gvp + g_v_out[t]
+        gs = g_s_out[t]
+        if gd_next is not None and has_rec:
+            gs = torch.addmm(gs, gd_next, w_rec_T)
+        if adaptive:
+            ga = zeros if ga_next is None else torch.addcmul(rho * ga_next, kappa, gtheta_next)
+            gs = gs + ga
+            g_as[t] = ga
+        gs = torch.addcmul(gs, gvp, theta_t[t], value=-1.0)
+        gv = torch.addcmul(gvp, gs, sur_t[t])
+        gu = gv if gu_next is None else torch.addcmul(gv, beta, gu_next)
+        if g_u_out is not None:
+            gu = gu + g_u_out[t]
+        if adaptive or need[4]:
+            gtheta = -(gvp * spikes_t[t] + gs * sur_t[t])
+            g_thetas[t] = gtheta
+            gtheta_next = gtheta
+        g_vs[t], g_us[t] = gv, gu
+        gv_next, gu_next, gd_next = gv, gu, gu
+        if adaptive:
+            ga_next = ga
+
+    g_u_all = _stack_time(g_us)
+    g_drive = g_u_all if need[0] else None
+    g_bias = (beta * g_u_all[:, 0]).sum(0) if need[1] else None
+    g_alpha = (_stack_time(g_vs) * _shift(vmem, zeros[:, None])).sum((0, 1)) if need[2] else None
+    g_beta = (g_u_all * _shift(u, bias.expand(batch, 1, n))).sum((0, 1)) if need[3] else None
+    g_thr = g_w = g_rho = g_kappa = None
+    if need[4] or need[7]:
+        g_theta_all = _stack_time(g_thetas)
+        g_thr = g_theta_all.sum((0, 1)) if need[4] else None
+        g_kappa = (g_theta_all * adapt_prev).sum((0, 1)) if need[7] else None
+    if need[5]:
+        s_prev = _shift(spikes, zeros[:, None])
+        g_w = s_prev.reshape(-1, n).t() @ g_u_all.reshape(-1, n)
+    if need[6]:
+        g_rho = (_stack_time(g_as) * adapt_prev).sum((0, 1))
+    return g_drive, g_bias, g_alpha, g_beta, g_thr, g_w, g_rho, g_kappa
+
+
+# --- The same scan as torch.library custom ops: what torch.compile sees -------------------------------------
+#
+# Dynamo cannot trace the loop above (it writes into preallocated buffers and asks whether a tensor is batched),
+# so a compiled model would break its graph at every layer. As custom ops, the forward scan and its backward are
+# each one opaque node with a schema and a shape ("fake") function: the compiled graph stays whole around them,
+# AOTAutograd puts the backward op into the backward graph, and the loops inside run as in eager mode.
+# Eager code keeps the autograd function above (it supports torch.func: vmap over chips, func.grad).
+
+#: Whether Dynamo is tracing (a module-level name, so that tests can take the op path eagerly).
+_compiling = torch.compiler.is_compiling
+
+_SURROGATE_NAMES = {fn: name for name, (fn, _) in _SHAPES.items()}
+
+
+def _traces_like(drive: torch.Tensor) -> torch.Tensor:
+    """An empty ``(batch, time, n)`` trace laid out as :class:`_StepStore` returns it (a view of time-major)."""
+    return drive.new_empty(drive.shape[1], drive.shape[0], drive.shape[2]).transpose(0, 1)
+
+
+@torch.library.custom_op("robust_snn::lif_scan", mutates_args=())
+def lif_scan_op(
+    drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
+    w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None, surrogate: str, scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:class:`LIFScan`'s forward as an operator: spikes, membrane, ``U`` and the adaptation trace (empty when
+    not adaptive). ``surrogate`` names the pseudo-derivative (:mod:`robust_snn.core.surrogates`) and ``scale``
+    is its parameter; the backward pass uses them."""
+    spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True)
+    return spikes, vmem, us, (adapt if adapt is not None else drive.new_zeros(0))
+
+
+@lif_scan_op.register_fake
+def _lif_scan_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale):  # noqa: ANN001, ANN202
+    adapt = _traces_like(drive) if rho is not None else drive.new_zeros(0)
+    return _traces_like(drive), _traces_like(drive), _traces_like(drive), adapt
+
+
+@torch.library.custom_op("robust_snn::lif_scan_backward", mutates_args=())
+def lif_scan_backward_op(
+    g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: torch.Tensor | None,
+    bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
+    w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None,
+    spikes: torch.Tensor, vmem: torch.Tensor, u: torch.Tensor, adapt: torch.Tensor,
+    needs: list[bool], surrogate: str, scale: float,
+) -> list[torch.Tensor]:
+    """Gradients of ``lif_scan``'s 8 tensor inputs (an empty tensor where ``needs`` is False or the input is
+    None): the adjoint recursion of :func:`_backward`."""
+    shape = _SHAPES[surrogate][0]
+    grads = _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u,
+                      adapt, needs, shape, scale)
+    return [g if g is not None else spikes.new_zeros(0) for g in grads]
+
+
+@lif_scan_backward_op.register_fake
+def _lif_scan_backward_fake(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa,  # noqa: ANN001, ANN202
+                            spikes, vmem, u, adapt, needs, surrogate, scale):
+    n = spikes.shape[2]
+    shapes = [None, (n,), (n,), (n,), (n,), (n, n), (n,), (n,)]
+    out = [_traces_like(spikes) if needs[0] else spikes.new_zeros(0)]
+    for k in range(1, 8):
+        out.append(spikes.new_empty(shapes[k]) if needs[k] else spikes.new_zeros(0))
+    return out
+
+
+def _setup_context(ctx, inputs, output):  # noqa: ANN001, ANN202
+    _, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale = inputs
+    spikes, vmem, u, adapt = output
+    ctx.surrogate, ctx.scale = surrogate, scale
+    ctx.mark_non_differentiable(adapt)
+    ctx.set_materialize_grads(False)
+    ctx.save_for_backward(bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt)
+
+
+def _op_backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN202
+    needs = [bool(n) for n in ctx.needs_input_grad[:8]]
+    grads = lif_scan_backward_op(g_spikes, g_vmem, g_u, *ctx.saved_tensors, needs, ctx.surrogate, ctx.scale)
+    return (*(g if need else None for g, need in zip(grads, needs)), None, None)
+
+
+lif_scan_op.register_autograd(_op_backward, setup_context=_setup_context)
+
+
+@torch.library.custom_op("robust_snn::lif_spikes", mutates_args=())
+def lif_spikes_op(
+    drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
+    w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`lif_spikes` (inference: spikes only) as an operator."""
+    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False)[0]
+
+
+@lif_spikes_op.register_fake
+def _lif_spikes_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa):  # noqa: ANN001, ANN202
+    return _traces_like(drive)
+
+
+def lif_spikes(drive, bias, alpha, beta, threshold, w_rec, rho, kappa) -> torch.Tensor:  # noqa: ANN001
+    """Spikes only, without autograd bookkeeping: the inference path (same equations as :func:`lif_scan`)."""
+    if _compiling():
+        return lif_spikes_op(drive, bias, alpha, beta, threshold, w_rec, rho, kappa)
+    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False)[0]
 
 
 def lif_scan(
@@ -227,5 +341,9 @@ def lif_scan(
     ``drive`` is ``beta * W x + (1 - beta) * bias`` for all steps; ``w_rec`` is ``(beta * W_rec).T`` or None;
     ``rho``/``kappa`` are the adaptation decay and strength, or None for a non-adaptive layer.
     """
-    spikes, vmem, u, _ = LIFScan.apply(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale)
+    name = _SURROGATE_NAMES.get(shape)
+    if name is not None and _compiling():
+        spikes, vmem, u, _ = lif_scan_op(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, name, float(scale))
+    else:
+        spikes, vmem, u, _ = LIFScan.apply(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale)
     return spikes, vmem, u

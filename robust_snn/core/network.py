@@ -146,18 +146,26 @@ def set_trainable(model: nn.Module, families: tuple[str, ...] | list[str]) -> No
 __all__ = ["NetworkConfig", "SNNClassifier", "READOUTS", "set_trainable"]
 
 
-def compile_model(model: nn.Module, **kwargs: Any) -> Any:
+def compile_model(model: nn.Module, *, unroll: bool = True, **kwargs: Any) -> Any:
     """Opt-in ``torch.compile`` of a model's forward (and, through AOTAutograd, its backward).
 
-    The time loop is unrolled into one graph and fused by Inductor, which removes the per-step Python and
-    autograd overhead of eager mode. The LIF layers are switched to their op-by-op path (``use_scan = False``,
-    same results): the scan's time-major output buffers make Dynamo break the graph (measured: 178 ms per
-    step compiled vs 4.2 ms for the op-by-op path), while Inductor fuses the op-by-op loop well. Compilation costs tens of seconds once per input shape, so it
-    pays for long training runs, not for a quick evaluation. Needs a C++ compiler (Inductor's CPU backend).
+    Two ways to compile the LIF time loop, same results:
+
+    - ``unroll=True`` (default, the fastest step): the LIF layers switch to their op-by-op path
+      (``use_scan = False``); Dynamo unrolls the time loop into the graph and Inductor fuses it, which removes
+      the per-step Python and autograd overhead of eager mode. Compilation takes longer the more time steps.
+    - ``unroll=False``: the layers keep the fused scan, which Dynamo sees as the custom ops
+      ``robust_snn::lif_scan`` / ``lif_scan_backward`` (:mod:`robust_snn.core.lif_scan`): no graph break, and
+      compilation that does not grow with the number of steps, but the loop inside the op runs as in eager
+      mode, so the step is no faster than eager. For putting our layers inside a larger compiled program.
+
+    Measured (``benchmarks/bench_core.py``, T = 100; see benchmarks/README.md): unrolled steps about 2-3x
+    faster than the scan op, compilation about 15x slower. Compilation costs once per input shape, so it pays
+    for long training runs, not for a quick evaluation. Needs a C++ compiler (Inductor's CPU backend).
     Returns the compiled callable, which shares the parameters with ``model``.
     """
     for module in model.modules():
         if isinstance(module, LIFLayer):
-            module.use_scan = False
+            module.use_scan = not unroll
     options = {"dynamic": False, **kwargs}
     return torch.compile(model, **options)
