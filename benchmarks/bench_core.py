@@ -11,9 +11,16 @@ unmeasured step) so that noise from other load on the machine falls on all of th
 
 - ``eager_vs_rockpool``: ours eager / Rockpool ``LinearTorch`` + ``LIFTorch``
 - ``eager_vs_snntorch_synaptic``: ours eager / snntorch ``Synaptic``
-- ``compiled_vs_rockpool``: ours under ``torch.compile`` / Rockpool
+- ``compiled_vs_rockpool``: ours under ``compile_model`` (default ``unroll=True``: the op-by-op time loop
+  unrolled into the graph and fused by Inductor) / Rockpool eager (target <= 1/28 = 0.036)
+- ``compiled_vs_snntorch_synaptic_compiled``: ours compiled / snntorch ``Synaptic`` under ``torch.compile``
+  (like for like; target <= 1/3)
+- ``compiled_scan_op_vs_rockpool``, ``compiled_scan_op_vs_eager``: ours under ``compile_model(unroll=False)``:
+  the fused scan as the custom op ``robust_snn::lif_scan`` (no graph break; its loop runs as in eager mode)
 
-Usage: ``python benchmarks/bench_core.py [--json FILE|-] [--repeats N] [--no-compile]``
+Compiled contenders print their compile time (first two steps) to stderr.
+
+Usage: ``python benchmarks/bench_core.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]``
 """
 
 from __future__ import annotations
@@ -147,9 +154,11 @@ def time_interleaved(
     precedes them, so a contender does not pay for the previous one's threads (XLA's pool keeps spinning
     for a while after a JAX step) or cache state.
     """
-    for step in steps.values():
+    for name, step in steps.items():
+        start = time.perf_counter()
         for _ in range(warmup):
             step()
+        print(f"  warm-up {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     times: dict[str, list[float]] = {name: [] for name in steps}
     rounds = -(-repeats // block)
     for _ in range(rounds):
@@ -187,10 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         compiled_model = Ours()
         compiled = compile_model(compiled_model)
         contenders["ours_compiled"] = make_step(compiled_model, compiled)
+        scan_model = Ours()
+        contenders["ours_compiled_scan_op"] = make_step(scan_model, compile_model(scan_model, unroll=False))
     rockpool = Rockpool()
     contenders["rockpool_LIFTorch"] = make_step(rockpool, rockpool)
     syn = SnnTorch(synaptic=True)
     contenders["snntorch_Synaptic"] = make_step(syn, syn)
+    if not args.no_compile:
+        syn_c = SnnTorch(synaptic=True)
+        contenders["snntorch_Synaptic_compiled"] = make_step(syn_c, torch.compile(syn_c, dynamic=False))
     leaky = SnnTorch(synaptic=False)
     contenders["snntorch_Leaky"] = make_step(leaky, leaky)
 
@@ -202,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "ours_compiled" in ms:
         ratios["compiled_vs_rockpool"] = ms["ours_compiled"] / ms["rockpool_LIFTorch"]
+        ratios["compiled_vs_snntorch_synaptic_compiled"] = ms["ours_compiled"] / ms["snntorch_Synaptic_compiled"]
+        ratios["compiled_scan_op_vs_rockpool"] = ms["ours_compiled_scan_op"] / ms["rockpool_LIFTorch"]
+        ratios["compiled_scan_op_vs_eager"] = ms["ours_compiled_scan_op"] / ms["ours_eager"]
 
     print(f"\n16 -> {N_HID} LIF -> {N_OUT} LIF, T={T}, batch {BATCH}, {args.threads} threads, "
           f"median of {args.repeats} training steps")
