@@ -356,3 +356,23 @@ def test_train_refuses_a_chosen_network_the_chip_cannot_hold(tmp_path, capsys):
                  "--out", str(tmp_path / "m.rsnn"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "fan_in: 79 > 64" in err and "at most 49 hidden neurons" in err
+
+
+@pytest.mark.parametrize("name,device", [("standard", "dynapse2"), ("adversarial", "pcm")])
+def test_device_aware_training_on_an_accelerator_equals_the_cpu_run(name, device):
+    """On an (emulated, tests/emulated_accelerator.py) accelerator the same chips are drawn and the same model
+    is trained, bit for bit."""
+    from emulated_accelerator import emulated_accelerator
+
+    from robust_snn.runtime.accelerator import module_device
+
+    data = make_pattern_data(32, seed=0)
+    config = TrainConfig(epochs=1, batch_size=16, lr=5e-3, seed=2)
+    cpu = fit(small_model(), data, None, method_for(name, device), config, progress=False)
+    with emulated_accelerator() as dev:
+        result = fit(small_model(), data, None, method_for(name, device), config, progress=False, accelerator=dev)
+        assert module_device(result.model) == dev
+        state = {k: v.cpu() for k, v in result.model.state_dict().items()}
+    assert result.history == cpu.history
+    for key, value in cpu.model.state_dict().items():
+        assert torch.equal(state[key], value), key

@@ -43,6 +43,7 @@ network that does not fit, naming the limit.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -136,7 +137,9 @@ class DeviceChips:
         if self._scale is None or self._scale[0] != key:
             from ..readiness.scorecard import profile_attack_scale  # readiness imports training: import late
 
-            scale = profile_attack_scale(model, self.profile, seed=self.seed)
+            on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+            probe = model if on_cpu else copy.deepcopy(model).cpu()  # the stages draw on CPU generators
+            scale = profile_attack_scale(probe, self.profile, seed=self.seed)
             self._scale = (key, {f: e for f, e in scale.items() if e > 0})
         return dict(self._scale[1])
 
