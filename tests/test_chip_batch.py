@@ -126,3 +126,38 @@ def test_a_wrong_input_shape_is_named():
     model = make("ffwd")
     with pytest.raises(ValueError, match=r"\(batch, time, 6\)"):
         chip_batched_forward(model, chips_of(model), torch.zeros(2, 5, 4))
+
+
+@pytest.mark.parametrize("profile", ["gaussian-20", "rram"])  # rram: per-inference read noise
+def test_every_ensemble_path_gives_the_same_per_chip_accuracies(profile, monkeypatch):
+    # Chip-batched (our classifier), vmap (the generic path: a subclass), and the chip-by-chip loop, each at
+    # a small and a whole-data-set batch and two chunk sizes: one answer per chip whatever the path.
+    model = make("two-layers-rec-adaptive")
+
+    class Subclassed(SNNClassifier):
+        pass
+
+    generic = Subclassed(model.config).eval()
+    generic.load_state_dict(model.state_dict())
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(40, 15, 6, generator=g) * 3, torch.randint(0, 3, (40,), generator=g))
+    accuracies = {}
+    for batch_size in (8, 40):  # read noise is drawn per batch index, so compare at equal batch sizes
+        kw = dict(n_chips=6, seed=1, batch_size=batch_size, progress=False)
+        paths = {
+            "loop": evaluate_ensemble(model, profile, data, chunk_size=1, vectorise=False, **kw),
+            "chip-batched": evaluate_ensemble(model, profile, data, chunk_size=4, **kw),
+            "chip-batched, one chunk": evaluate_ensemble(model, profile, data, chunk_size=6, **kw),
+            "vmap": evaluate_ensemble(generic, profile, data, chunk_size=4, **kw),
+            "vmap, one chunk": evaluate_ensemble(generic, profile, data, chunk_size=6, **kw),
+        }
+        monkeypatch.setattr(ensemble, "VMAP_ROWS", 12)  # vmap over slices of 3 samples (chunks of 4 chips)
+        paths["vmap, batch in slices"] = evaluate_ensemble(generic, profile, data, chunk_size=4, **kw)
+        monkeypatch.undo()
+        reference = paths["loop"].per_chip_accuracy
+        assert len(set(reference)) > 1  # the chips differ, so equality is informative
+        for name, result in paths.items():
+            assert result.per_chip_accuracy == reference, (name, batch_size)
+        accuracies[batch_size] = reference
+    if profile == "gaussian-20":  # no read noise: the batch size cannot matter either
+        assert accuracies[8] == accuracies[40]

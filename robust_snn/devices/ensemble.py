@@ -19,21 +19,21 @@ Memory is bounded by the chunk: chip-batched, activations take about ``chunk_siz
 do not depend on ``chunk_size``, ``batch_size`` or ``vectorise`` (read noise, where a profile has it, is drawn
 per chip per batch index from ``(seed, chip, batch)``, so it does depend on ``batch_size``).
 
-Speed (``benchmarks/bench_ensemble.py``: 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8, batch 32,
-chunk 32; 2-core CPU shared with other jobs, 2 threads, median of 15 round-robin repeats): chip-batched
-0.25 s, the chip-by-chip loop 1.09 s (4.3x; 4.3-4.6x in quiet runs, 3.5x in one run under load; 4.6x with
-chunk 64), ``vmap`` on the same chunks 0.46 s (2.4x), the loop with one 256-sample batch per chip 0.43 s.
-The work is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection; 29.6% of neurons fire per
-step and 0.05% of (sample, step) rows are silent, so there is no sparsity to skip, and a gathered sum would
-not round like the loop's BLAS product) plus four elementwise updates per neuron and step. The loop runs it
-at ~15-20 GFLOP/s: every (32, 64) step is a handful of dispatches too small for the second core. The
-chip-batched pass runs at ~65-85 GFLOP/s: its recurrent product reaches ~180 GFLOP/s on two threads (MKL's
-peak here: ~100 per core), and a profile of one call (32 chips x 32 samples, ~10 ms) gives recurrent
-products 46%, LIF updates 23%, input projection 16%, spike counting 8%, the rest 7%; per evaluation another
-~30 ms go to fabricating chips and the nominal model's own pass, which the loop pays too. On one thread
-(``--threads 1``) the ratio is 2.9x (0.31 s vs 0.89 s): the products alone then cost ~0.17 s, so 4x needs
-the second core, which the loop cannot use. ``vectorise=False`` gives the same numbers; modules whose
-forward ``vmap`` cannot trace (snntorch's neurons) fall back to it with a warning.
+Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
+the fastest loop a user would write, one 256-sample batch per chip; figures and conditions in
+benchmarks/README.md). On one thread, on the 2-core machine shared with other jobs (2026-11-30): chip-batched
+at the score card's setting (chunks of 16, batch 256) 1.78x the loop, at chunks of 32 and batch 32 1.69x,
+``vmap`` 0.69x. Earlier quiet two-thread runs: chip-batched 0.25 s against the loop's 0.41-0.43 s (1.6-1.7x).
+The work is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise updates
+per neuron and step; the chip-batched pass already runs its products near MKL's rate, so 3x the batched loop
+would need fewer FLOPs, not a better layout. The spikes do not offer them: 29.6% of neurons fire per step and
+0.1% of (sample, step) rows are silent, and an event-driven recurrent product (gathering the rows of ``W_rec``
+for the spiking neurons with ``embedding_bag``, which on this data rounds like the dense product) measured
+6-9x slower than the dense ``baddbmm`` at 16 chips x 256 samples; folding the chips into one input-projection
+product and longer time blocks changed nothing beyond noise. ``vmap`` keeps every trace of every chip, so it
+runs the batch in slices of :data:`VMAP_ROWS` chip-samples (1.6x faster than one 4,096-row call, measured).
+``vectorise=False`` gives the same numbers; modules whose forward ``vmap`` cannot trace (snntorch's neurons)
+fall back to it with a warning.
 """
 
 from __future__ import annotations
@@ -153,7 +153,21 @@ def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: to
     if reason is not None:
         warnings.warn(f"vmap cannot run this model ({reason}); evaluating chips one by one", stacklevel=4)
         return looped
-    return torch.func.vmap(one, in_dims=(0, None))
+    vmapped = torch.func.vmap(one, in_dims=(0, None))
+
+    def in_slices(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        # vmap keeps every trace of every chip, (chips, batch, time, n): slices of the batch keep that in cache.
+        rows = max(1, VMAP_ROWS // next(iter(p.values())).shape[0])
+        if x.shape[0] <= rows:
+            return vmapped(p, x)
+        return torch.cat([vmapped(p, part) for part in x.split(rows)], dim=1)
+
+    return in_slices
+
+
+#: Chips x samples per ``vmap`` call on the generic path: a larger data batch is evaluated in slices (the
+#: samples are independent, so the logits are the same). Measured with ``benchmarks/bench_ensemble.py``.
+VMAP_ROWS = 1024
 
 
 def _vmap_failure(model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor) -> str | None:
