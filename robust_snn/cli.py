@@ -217,10 +217,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .progress import print_line
     from .readiness.context import advised_card
     from .readiness.report import write_report
-    from .readiness.scorecard import score_card
+    from .readiness.scorecard import check_options, score_card
     from .readiness.table import print_cards
 
     check_backend(args.backend, args.address)
+    check_options(args.chips, args.spec, args.spec_relative, args.target_yield)  # before any status line
     profile = load_profile(args.device)
     data = load_dataset(args.data, args.split)
     loaded = {str(path): read_model(path) for path in args.model}

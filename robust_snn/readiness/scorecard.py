@@ -82,6 +82,18 @@ def profile_attack_scale(model: nn.Module, profile: DeviceProfile, n_chips: int 
     return {f: min(1.4826 * float(torch.cat(v).median()), MAX_ATTACK_EPS) for f, v in deviations.items()}
 
 
+def check_options(n_chips: int, spec: float | None, spec_relative: float, target_yield: float) -> None:
+    """The score card's options, checked before any work (a command checks them before it loads anything)."""
+    if n_chips < 1:
+        raise ConfigError(f"n_chips must be >= 1, got {n_chips!r}")
+    if spec is not None and not 0 <= spec <= 1:
+        raise ConfigError(f"spec must be an accuracy in [0, 1], got {spec!r}")
+    if not 0 < spec_relative <= 1:
+        raise ConfigError(f"spec_relative must be in (0, 1], got {spec_relative!r}")
+    if not 0 < target_yield <= 1:
+        raise ConfigError(f"target_yield must be in (0, 1], got {target_yield!r}")
+
+
 def score_card(
     model: nn.Module,
     profile: DeviceProfile | str,
@@ -109,14 +121,7 @@ def score_card(
     (:mod:`robust_snn.distributed`); the card is identical to the local one. ``data_spec``/``data_split`` name
     where ``data`` came from, so that workers load it themselves instead of receiving its tensors.
     """
-    if n_chips < 1:
-        raise ConfigError(f"n_chips must be >= 1, got {n_chips!r}")
-    if spec is not None and not 0 <= spec <= 1:
-        raise ConfigError(f"spec must be an accuracy in [0, 1], got {spec!r}")
-    if not 0 < spec_relative <= 1:
-        raise ConfigError(f"spec_relative must be in (0, 1], got {spec_relative!r}")
-    if not 0 < target_yield <= 1:
-        raise ConfigError(f"target_yield must be in (0, 1], got {target_yield!r}")
+    check_options(n_chips, spec, spec_relative, target_yield)
     profile = load_profile(profile) if isinstance(profile, str) else profile
     model.eval()
     programmed = programmed_parameters(model, profile)
