@@ -17,10 +17,11 @@ from .core import (  # noqa: E402
 )
 from .data import load_dataset  # noqa: E402
 from .io.model_file import load_model, save_model  # noqa: E402
+from .runtime import resolve_accelerator, set_threads, use_threads  # noqa: E402
 from .training import METHODS, TrainConfig, evaluate, fit, make_method  # noqa: E402
 
 __all__ = [
     "FAMILIES", "METHODS", "LIFLayer", "NetworkConfig", "SNNClassifier", "TrainConfig", "__version__",
     "evaluate", "fit", "functional_forward", "load_dataset", "load_model", "make_method",
-    "parameter_families", "physical_parameters", "save_model",
+    "parameter_families", "physical_parameters", "resolve_accelerator", "save_model", "set_threads", "use_threads",
 ]

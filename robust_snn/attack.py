@@ -162,9 +162,10 @@ def dataset_grad_fn(model: nn.Module, data: Dataset, kind: str, names: list[str]
 
     The nominal logits (KL target) are computed once, up front, at ``params`` (default: the model's own).
     """
+    from .runtime.accelerator import module_device
     from .training.evaluate import iterate_batches
 
-    batches = list(iterate_batches(data, batch_size))
+    batches = list(iterate_batches(data, batch_size, device=module_device(model)))
     source = params if params is not None else physical_parameters(model)
     nominal = {k: v.detach() for k, v in source.items()}
     with torch.no_grad():
@@ -200,6 +201,8 @@ def evaluate_attack(
     seed: int = 0,
     batch_size: int = 256,
     params: Mapping[str, torch.Tensor] | None = None,
+    *,
+    accelerator: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """Worst-case accuracy under the attack (one attacked parameter set for the whole data set, the minimum
     over ``repeats`` random starts, as in the paper's protocol), next to random perturbations of the same
@@ -208,12 +211,19 @@ def evaluate_attack(
     Returns the attack JSON of ``shared/CLI.md``: ``eps``, ``steps``, ``nominal_accuracy``,
     ``attacked_accuracy``, ``random_accuracy`` and per-repeat details. ``params`` attacks around another
     parameter set than the model's own (e.g. the values a device programs after quantisation).
+    ``accelerator``: run on a moved copy of the model (``None``: where the model is); the attack's random
+    starts and the random directions are drawn on the CPU from the seed, the same on every accelerator.
     """
+    from .runtime.accelerator import module_device, place
+
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats!r}")
+    model = place(model, accelerator, in_place=False)
+    device = module_device(model)
     was_training = model.training
     model.eval()
-    params = {k: v.detach() for k, v in (params if params is not None else physical_parameters(model)).items()}
+    params = {k: v.detach().to(device)
+              for k, v in (params if params is not None else physical_parameters(model)).items()}
     eps = attacked_names(model, config)
     if not eps:
         raise ConfigError(f"the model has no parameters in the attacked families {list(config.families)}")
@@ -224,7 +234,7 @@ def evaluate_attack(
         result = pga_attack(grad_fn, params, eps, config.steps, config.eps_init, gen)
         attacked.append(accuracy_at(model, perturb(params, result.coefficients), data, batch_size))
         losses.append(result.losses)
-        signs = {k: e * torch.sign(torch.randn(params[k].shape, generator=gen)) for k, e in eps.items()}
+        signs = {k: e * torch.sign(torch.randn(params[k].shape, generator=gen)).to(device) for k, e in eps.items()}
         random.append(accuracy_at(model, perturb(params, signs), data, batch_size))
     model.train(was_training)
     return {

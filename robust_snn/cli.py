@@ -118,7 +118,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     with JsonLines(args.log_json) if args.log_json else _NoLog() as log:
         result = fit(model, train_set, val_set, method, train_config, checkpoint=checkpoint, resume=args.resume,
-                     progress=not args.quiet, describe=describe, on_epoch=log.write)
+                     progress=not args.quiet, describe=describe, on_epoch=log.write, accelerator=args.accelerator)
     effective = {"network": model.config.to_dict(), "train": train_config.__dict__, "method": method.describe()}
     frontend = getattr(train_set, "frontend", None)
     save_model(out, result.model, method=method.describe(), data=args.data, training=effective["train"],
@@ -188,7 +188,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     _check_fits_data(model, data, args.model, args.data)
     check_data_for_model(args, args.model, data)  # front end, class names, data set
     report = {"model": str(args.model), "data": args.data, "split": args.split,
-              **evaluate_attack(model, data, config, repeats=args.repeats, seed=args.seed)}
+              **evaluate_attack(model, data, config, repeats=args.repeats, seed=args.seed,
+                                accelerator=args.accelerator)}
     if args.json != "-":
         print(f"nominal {report['nominal_accuracy']:.4f}  attacked (eps {args.eps}, {args.steps} steps) "
               f"{report['attacked_accuracy']:.4f}  random {report['random_accuracy']:.4f}")
@@ -237,7 +238,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
                           spec_relative=args.spec_relative, target_yield=args.target_yield,
                           progress=not args.quiet, model_name=name, backend=args.backend, address=args.address,
-                          data_spec=args.data, data_split=args.split)
+                          data_spec=args.data, data_split=args.split, accelerator=args.accelerator)
         # why it is not ready and what to try (robust_snn.readiness.advice), from the card and the model's facts
         cards.append(advised_card(model, profile, {**card, "data": args.data}, data, metadata=loaded[name][1],
                                   seed=args.seed, status=status))
@@ -295,7 +296,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
             data = load_dataset(args.data, "test")
             _check_fits_data(model, data, args.model, args.data)
             check_data_for_model(args, args.model, data)
-            card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, model_name=str(args.model))
+            card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, model_name=str(args.model),
+                              accelerator=args.accelerator)
         write_bundle(args.out, args.model, profile, card)
     _save_config(args, args.out)
     print(f"wrote {args.out} ({args.format})")
@@ -305,7 +307,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet, accelerator=args.accelerator)
     _save_config(args, args.out, is_folder=True)
     return 0
 
@@ -436,7 +438,39 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--config", default=None,
                            help=f"TOML file whose [{name}] section sets any of these options (the command line "
                                 f"wins); the effective configuration is saved next to every output")
+        if name in COMPUTING_COMMANDS:
+            _add_runtime_options(p, accelerator=name in ACCELERATED_COMMANDS)
     return parser
+
+
+# Commands that compute take --threads; those whose tensors can live on a GPU also take --accelerator.
+COMPUTING_COMMANDS = ("train", "evaluate", "attack", "export", "demo", "tune")
+ACCELERATED_COMMANDS = ("train", "evaluate", "attack", "export", "demo")
+
+
+def _add_runtime_options(p: argparse.ArgumentParser, accelerator: bool) -> None:
+    """``--threads`` (robust_snn.runtime.threads) and ``--accelerator`` (robust_snn.runtime.accelerator)."""
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="intra-op threads torch computes with (default: the thread policy, one thread, and the "
+                        "free cores for chip ensembles; see README 'Speed')")
+    if accelerator:
+        from .runtime import ACCELERATORS
+
+        p.add_argument("--accelerator", default="auto", choices=ACCELERATORS,
+                       help="where the tensors live: cuda if available (auto, the default), cpu, or cuda "
+                            "(--device names the chip profile)")
+
+
+def _apply_runtime_options(args: argparse.Namespace) -> None:
+    """Apply the thread policy (or the count asked for) and check the accelerator, before any work.
+
+    An unset ``--threads`` stays unset in the saved configuration: a rerun then follows the policy again."""
+    from .runtime import check_threads, resolve_accelerator, set_threads
+
+    if hasattr(args, "threads"):
+        set_threads(None if args.threads is None else check_threads(args.threads, "--threads"))
+    if getattr(args, "accelerator", None) is not None:
+        resolve_accelerator(args.accelerator)  # `cuda` without one: one line, exit 2, before any work
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -452,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             extra = TrainConfig.__dataclass_fields__ if args.command == "train" else ()
             args.config_data = apply_config(args.subparser, args, argv, extra_keys=extra)
+        _apply_runtime_options(args)
         return int(args.func(args))
     except USER_ERRORS as exc:
         message = " ".join(str(exc).split())  # one line, even when a file's key holds a newline

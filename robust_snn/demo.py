@@ -62,9 +62,12 @@ def _subset(data: Any, n: int | None) -> Any:
     return torch.utils.data.Subset(data, list(range(0, len(data), max(1, len(data) // n)))[:n])
 
 
-def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True
-             ) -> dict[str, Any]:
-    """Run the demo into ``out``; returns ``{"cards": [...], "files": {...}, "seconds": ...}``."""
+def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True,
+             accelerator: str | torch.device | None = None) -> dict[str, Any]:
+    """Run the demo into ``out``; returns ``{"cards": [...], "files": {...}, "seconds": ...}``.
+
+    ``accelerator``: where the networks are trained and scored (``"auto"``, ``"cpu"``, ``"cuda"``; ``None``: CPU).
+    """
     plan = QUICK if quick else FULL
     out = Path(out)
     try:
@@ -87,7 +90,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         model = SNNClassifier(config)
         method = make_method(method_name)
         result = fit(model, train, val, method, train_config, checkpoint=out / f"{label}.ckpt", resume=True,
-                     progress=progress, describe={"data": "synth-kws", "demo": label})
+                     progress=progress, describe={"data": "synth-kws", "demo": label}, accelerator=accelerator)
         model = result.model
         facts[label] = {"method": method.describe(), "history": result.history}
         save_model(out / f"{label}.rsnn", model, method=method.describe(), data="synth-kws",

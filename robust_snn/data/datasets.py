@@ -129,12 +129,10 @@ def one_thread() -> Iterator[None]:
     The front end is many small and mid-sized ops; on a busy 2-core machine a parallel region per op waits for
     the other core: loading synth-kws took 2.5 s instead of 0.8 s, and one lazy item 7 ms instead of 0.4 ms.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    from ..runtime.threads import use_threads
+
+    with use_threads(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def materialize(data: KeywordDataset, chunk: int = 256) -> FeatureDataset:

@@ -225,6 +225,7 @@ def count_correct(
     vectorise: bool = True,
     dt: float | None = None,
     nominal: bool = False,
+    accelerator: str | torch.device | None = None,
 ) -> ChipCounts:
     """Correct answers of each chip in ``chips`` (a ``range`` with step 1) of ``profile`` on ``dataset``.
 
@@ -233,22 +234,30 @@ def count_correct(
     ensembles can be split into ranges evaluated anywhere. ``nominal=True`` also counts the unperturbed
     model's correct answers (one extra forward pass per batch). See :func:`evaluate_ensemble` for the rest.
     """
+    from ..runtime.accelerator import module_device, place
+    from ..runtime.threads import LargeWork
+
     if chips.step != 1 or chips.start < 0:
         raise ValueError(f"chips must be a range of non-negative chip indices with step 1, got {chips!r}")
     _check_sizes(len(chips), chunk_size, batch_size)
     name, mismatch = _as_model(profile)
+    model = place(model, accelerator, in_place=False)
+    device = module_device(model)
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
     programmed = mismatch.program(params, parameter_families(model), dt=dt if dt is not None else model_dt(model))
-    batches = iterate_batches(dataset, batch_size)
+    batches = iterate_batches(dataset, batch_size, device=device)
     chunks = [range(s, min(s + chunk_size, chips.stop)) for s in range(chips.start, chips.stop, chunk_size)]
     was_training = model.training
     model.eval()
     run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise)
-    correct = torch.zeros(len(chips), dtype=torch.int64)
+    correct = torch.zeros(len(chips), dtype=torch.int64, device=device)
     nominal_correct = n_samples = 0
     bar = _progress(progress, len(chunks) * len(batches))
+    # Under the thread policy, the chip-batched path (large products) runs on the free cores, chunk by chunk.
+    wide = LargeWork(large=vectorise and chip_batch_support(model) is None)
     try:
         for c, chunk in enumerate(chunks):
+            wide.update()
             states = [mismatch.fabricate(programmed, k, seed) for k in chunk]
             frozen = None if mismatch.has_read_stages else stack([s.materialise() for s in states])
             bar.set_description(f"chips {chunk.start}-{chunk.stop - 1}")
@@ -264,6 +273,7 @@ def count_correct(
                 bar.update()
     finally:
         bar.close()
+        wide.close()
         model.train(was_training)
     if progress_mode(progress) == "lines":
         print_line(f"chips {chips.start}-{chips.stop - 1} of {name}: {n_samples} "
@@ -306,18 +316,21 @@ def evaluate_ensemble(
     *,
     vectorise: bool = True,
     dt: float | None = None,
+    accelerator: str | torch.device | None = None,
 ) -> EnsembleResult:
     """Accuracy of ``model`` on ``n_chips`` chips of ``profile`` (a profile, its name or path, or a model).
 
     ``dataset`` yields ``(x (time, channels), label)``. ``dt`` (seconds) defaults to :func:`model_dt`; it is
     needed by profiles that convert time constants (bit-shift decays). The model is evaluated in eval mode and
     left in the mode it came in; it is never modified. To split the chips over processes or machines see
-    :func:`count_correct` and :mod:`robust_snn.distributed.ensemble`.
+    :func:`count_correct` and :mod:`robust_snn.distributed.ensemble`. ``accelerator``: evaluate on a moved
+    copy of the model (``None``: where the model is); the chips are fabricated on the CPU (the same chips on
+    every accelerator) and moved there chunk by chunk.
     """
     _check_sizes(n_chips, chunk_size, batch_size)
     name, mismatch = _as_model(profile)
     counts = count_correct(model, mismatch, dataset, range(n_chips), seed, chunk_size, batch_size, progress,
-                           vectorise=vectorise, dt=dt, nominal=True)
+                           vectorise=vectorise, dt=dt, nominal=True, accelerator=accelerator)
     return merge_counts(name, seed, [counts])
 
 

@@ -42,7 +42,7 @@ def model_resources(model: nn.Module) -> dict[str, int | bool]:
     recurrent = False
     for name, w in mats:
         if _is_recurrent(name, w):
-            off = (w * (1 - torch.eye(w.shape[0], dtype=w.dtype))) != 0
+            off = (w * (1 - torch.eye(w.shape[0], dtype=w.dtype, device=w.device))) != 0
             recurrent = recurrent or bool(off.any())
             if outputs and outputs[-1] == w.shape[0]:
                 fan_ins[-1] = fan_ins[-1] + off.sum(1)

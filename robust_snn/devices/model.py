@@ -76,11 +76,19 @@ class MismatchModel:
 
     def program(self, params: Mapping[str, torch.Tensor], families: Mapping[str, str], *, dt: float | None = None
                 ) -> ChipState:
-        """The programmed (not yet fabricated) state: the deterministic stages, shared by every chip."""
+        """The programmed (not yet fabricated) state: the deterministic stages, shared by every chip.
+
+        The stages run on CPU copies of ``params`` (their random draws come from CPU generators, so chip ``k``
+        is the same chip on every accelerator); the chips' parameters are materialised on the device of
+        ``params``.
+        """
         missing = sorted(set(params) - set(families))
         if missing:
             raise KeyError(f"no family for parameter(s) {missing}")
-        state = ChipState({k: v.detach() for k, v in params.items()}, dict(families), dt)
+        devices = {v.device for v in params.values()}
+        device = devices.pop() if len(devices) == 1 else None
+        state = ChipState({k: v.detach().cpu() for k, v in params.items()}, dict(families), dt,
+                          device=device if device is not None and device.type != "cpu" else None)
         for stage in self.stages:
             if stage.phase == Phase.PROGRAM:
                 state = stage.apply(state, None)

@@ -75,13 +75,15 @@ class ChipState:
 
     ``dt`` is the model's time step in seconds (needed to turn time constants into bit-shift decays); ``None``
     when unknown. For a name in ``crossbars`` the value in ``params`` is stale: :meth:`materialise` decodes it
-    from the conductances.
+    from the conductances. ``device``: where :meth:`materialise` puts the parameters (the stages themselves
+    work on the CPU, see :meth:`~robust_snn.devices.model.MismatchModel.program`); ``None``: where they are.
     """
 
     params: Mapping[str, torch.Tensor]
     families: Mapping[str, str]
     dt: float | None = None
     crossbars: Mapping[str, Crossbar] = field(default_factory=dict)
+    device: torch.device | None = None
 
     def names(self, families: tuple[str, ...] | frozenset[str] | None = None, *, exclude_crossbars: bool = True
               ) -> list[str]:
@@ -97,11 +99,11 @@ class ChipState:
         return dataclasses.replace(self, crossbars={**self.crossbars, **updates})
 
     def materialise(self) -> dict[str, torch.Tensor]:
-        """The physical parameter dict this chip computes with (crossbar weights decoded)."""
+        """The physical parameter dict this chip computes with (crossbar weights decoded), on ``device``."""
         out = dict(self.params)
         for name, xbar in self.crossbars.items():
             out[name] = xbar.weight().to(self.params[name].dtype)
-        return out
+        return out if self.device is None else {k: v.to(self.device) for k, v in out.items()}
 
 
 __all__ = ["ChipState", "Crossbar", "Phase"]

@@ -126,7 +126,13 @@ def _progress(desc: str | None, total: int) -> Any:
                 disable=desc is None)
 
 
-def _call(fn: Callable[..., Any], item: Any, shared: Any, with_shared: bool) -> Any:
+def _call(fn: Callable[..., Any], item: Any, shared: Any, with_shared: bool, threads: int | None = None) -> Any:
+    """One task. ``threads``: the caller's intra-op thread count, applied in a Ray worker first, so workers
+    follow the thread policy of :mod:`robust_snn.runtime.threads` (parallelism across tasks, not inside)."""
+    if threads is not None:
+        from ..runtime.threads import set_threads
+
+        set_threads(threads)
     return fn(item, shared) if with_shared else fn(item)
 
 
@@ -148,7 +154,10 @@ def _run_ray(fn: Callable[..., Any], items: Sequence[Any], shared: Any, with_sha
     remote = ray.remote(_call).options(max_retries=max_retries, retry_exceptions=False)
     shared_ref = ray.put(shared) if with_shared else None
     fn_ref = ray.put(fn)
-    pending = {remote.remote(fn_ref, item, shared_ref, with_shared): i for i, item in enumerate(items)}
+    from ..runtime.threads import get_threads
+
+    threads = get_threads()
+    pending = {remote.remote(fn_ref, item, shared_ref, with_shared, threads): i for i, item in enumerate(items)}
     results: list[Any] = [None] * len(items)
     try:
         while pending:

@@ -39,6 +39,7 @@ class EnsembleJob:
     batch_size: int
     vectorise: bool = True
     dt: float | None = None
+    accelerator: str | None = None  # resolved by each worker on its own node (robust_snn.runtime.accelerator)
 
 
 def evaluate_chip_task(chips: tuple[int, int, bool], job: EnsembleJob) -> ChipCounts:
@@ -46,7 +47,7 @@ def evaluate_chip_task(chips: tuple[int, int, bool], job: EnsembleJob) -> ChipCo
     start, stop, nominal = chips
     return count_correct(unpack_model(job.model), unpack_profile(job.profile), unpack_data(job.data),
                          range(start, stop), job.seed, job.chunk_size, job.batch_size, vectorise=job.vectorise,
-                         dt=job.dt, nominal=nominal)
+                         dt=job.dt, nominal=nominal, accelerator=job.accelerator)
 
 
 def chip_ranges(n_chips: int, chunk_size: int, chips_per_task: int | None = None) -> list[tuple[int, int, bool]]:
@@ -83,16 +84,19 @@ def distributed_ensemble(
     vectorise: bool = True,
     dt: float | None = None,
     on_result: Callable[[int, ChipCounts], None] | None = None,
+    accelerator: str | None = None,
 ) -> EnsembleResult:
     """:func:`robust_snn.devices.evaluate_ensemble`, with chip ranges run as tasks on ``backend``.
 
     ``data`` is a :class:`DataSpec` (each worker loads it; nothing but the spec is shipped) or a data set
     (shipped once). Same arguments, same :class:`EnsembleResult`, whatever the backend and ``chips_per_task``.
-    ``on_result(index, counts)`` sees each range as it finishes (progress, checkpoints).
+    ``on_result(index, counts)`` sees each range as it finishes (progress, checkpoints). ``accelerator`` is
+    resolved by each task where it runs (``None``: the CPU); the chips are the same wherever they run.
     """
     packed_profile = pack_profile(profile)
     name = _profile_name(unpack_profile(packed_profile))
-    job = EnsembleJob(pack_model(model), packed_profile, data, seed, chunk_size, batch_size, vectorise, dt)
+    job = EnsembleJob(pack_model(model), packed_profile, data, seed, chunk_size, batch_size, vectorise, dt,
+                      accelerator)
     ranges = chip_ranges(n_chips, chunk_size, chips_per_task)
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")

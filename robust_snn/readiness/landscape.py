@@ -28,7 +28,9 @@ class Landscape1D:
 
 
 def _direction(params: dict[str, torch.Tensor], names: list[str], scale: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
-    return {k: scale * params[k].abs() * torch.randn(params[k].shape, generator=gen) for k in names}
+    # Drawn on the CPU generator, then moved: the same directions on every accelerator.
+    return {k: scale * params[k].abs() * torch.randn(params[k].shape, generator=gen).to(params[k].device)
+            for k in names}
 
 
 def _shifted(params: dict[str, torch.Tensor], *terms: tuple[float, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

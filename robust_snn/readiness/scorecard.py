@@ -36,6 +36,7 @@ from ..attack import AttackConfig, evaluate_attack
 from ..config import ConfigError
 from ..core.parameters import parameter_families, physical_parameters
 from ..devices import DeviceProfile, evaluate_ensemble, load_profile, model_dt, resource_violations, sample_chips
+from ..runtime.accelerator import place
 from ..training.evaluate import evaluate
 from .efficiency import efficiency_card
 from .statistics import chip_yield, chips_needed, clearly_above_chance, cvar, grade, majority_rate
@@ -114,15 +115,19 @@ def score_card(
     address: str | None = None,
     data_spec: str | None = None,
     data_split: str = "test",
+    accelerator: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """The readiness JSON of ``shared/CLI.md`` plus CVaR, the attack scale and the sample-size advice.
 
     ``backend="ray"`` (``address``: an existing cluster) evaluates the chip ensemble as Ray tasks
     (:mod:`robust_snn.distributed`); the card is identical to the local one. ``data_spec``/``data_split`` name
     where ``data`` came from, so that workers load it themselves instead of receiving its tensors.
+    ``accelerator``: compute on a moved copy of the model (``None``: where the model is); Ray workers resolve
+    it on their own node (Ray hides GPUs from tasks that do not reserve one, so ``auto`` is their CPU).
     """
     check_options(n_chips, spec, spec_relative, target_yield)
     profile = load_profile(profile) if isinstance(profile, str) else profile
+    model = place(model, accelerator, in_place=False)
     model.eval()
     programmed = programmed_parameters(model, profile)
     nominal_eval = evaluate(model, data, batch_size, params=programmed)
@@ -139,7 +144,8 @@ def score_card(
 
         shipped = DataSpec(data_spec, data_split) if data_spec is not None else data
         ensemble = distributed_ensemble(model, profile, shipped, n_chips=n_chips, seed=seed, chunk_size=chunk_size,
-                                        batch_size=batch_size, progress=progress, backend=backend, address=address)
+                                        batch_size=batch_size, progress=progress, backend=backend, address=address,
+                                        accelerator=None if isinstance(accelerator, torch.device) else accelerator)
     accuracies = list(ensemble.per_chip_accuracy)
     threshold = spec if spec is not None else spec_relative * nominal
     estimate = chip_yield(accuracies, threshold)

@@ -12,17 +12,21 @@ from torch.utils.data import Dataset, TensorDataset
 
 from ..core.parameters import functional_forward
 from ..data import DataError
+from ..runtime.accelerator import module_device, place
 
 
 class Batches:
     """Iterates ``(x, y)`` batches of a data set of ``(x, label)`` items; shuffled when given a generator.
 
     ``x`` is stacked to ``(batch, time, channels)`` float32, ``y`` to ``(batch,)`` int64. A
-    ``TensorDataset`` is sliced directly instead of item by item.
+    ``TensorDataset`` is sliced directly instead of item by item. The order comes from ``generator`` (a CPU
+    generator: the same shuffle on every accelerator); each batch is checked on the CPU and then moved to
+    ``device`` (``None``: left where the data set keeps it).
     """
 
-    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator | None = None) -> None:
-        self.data, self.batch_size, self.generator = data, batch_size, generator
+    def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator | None = None,
+                 device: torch.device | None = None) -> None:
+        self.data, self.batch_size, self.generator, self.device = data, batch_size, generator, device
         self.n = len(data)  # type: ignore[arg-type]
         if self.n == 0:
             raise DataError("the data set is empty")
@@ -47,11 +51,13 @@ class Batches:
             bad = ~torch.isfinite(x).flatten(1).all(1)
             if bad.any():
                 raise DataError(f"NaN or inf in input sample {int(idx[bad.nonzero()[0, 0]])}")
-            yield x, y.to(torch.int64)
+            y = y.to(torch.int64)
+            yield (x, y) if self.device is None else (x.to(self.device), y.to(self.device))
 
 
-def iterate_batches(data: Dataset, batch_size: int, generator: torch.Generator | None = None) -> Batches:
-    return Batches(data, batch_size, generator)
+def iterate_batches(data: Dataset, batch_size: int, generator: torch.Generator | None = None,
+                    device: torch.device | None = None) -> Batches:
+    return Batches(data, batch_size, generator, device)
 
 
 @dataclass(frozen=True)
@@ -63,17 +69,24 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256,
-             params: Mapping[str, torch.Tensor] | None = None) -> Evaluation:
+             params: Mapping[str, torch.Tensor] | None = None, *,
+             accelerator: str | torch.device | None = None) -> Evaluation:
     """Mean cross-entropy and accuracy of ``model`` on ``data`` (eval mode, no gradients).
 
     With ``params`` (a physical parameter dict, see :func:`~robust_snn.core.parameters.functional_forward`)
     the model is evaluated with those parameters instead of its own, e.g. a perturbed or attacked set.
+    The batches go to the model's device; ``accelerator`` evaluates on a moved copy of the model (and of
+    ``params``) instead (see :mod:`robust_snn.runtime.accelerator`).
     """
+    model = place(model, accelerator, in_place=False)
+    device = module_device(model)
+    if params is not None:
+        params = {k: v.to(device) for k, v in params.items()}
     was_training = model.training
     model.eval()
     loss = correct = 0.0
     n = 0
-    for x, y in iterate_batches(data, batch_size):
+    for x, y in iterate_batches(data, batch_size, device=device):
         logits = model(x) if params is None else functional_forward(model, dict(params), x)
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += float((logits.argmax(1) == y).sum())

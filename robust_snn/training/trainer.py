@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from ..config import ConfigError, build_dataclass
 from ..core.parameters import physical_parameters
+from ..runtime.accelerator import module_device, place
 from ..progress import format_epoch, print_line, progress_mode
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .evaluate import evaluate, iterate_batches
@@ -114,6 +115,7 @@ def fit(
     describe: Mapping[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     stop_after: int | None = None,
+    accelerator: str | torch.device | None = None,
 ) -> FitResult:
     """Train ``model`` in place with ``method``; return the history and the best-validation model.
 
@@ -121,7 +123,12 @@ def fit(
     checkpoint, training continues from it (the configuration must match, except ``epochs``).
     ``describe``: extra JSON-able facts that must also match on resume (e.g. the data spec).
     ``stop_after``: stop after this many epochs of this call (used to simulate an interrupted run).
+    ``accelerator``: move ``model`` there first (``"cpu"``, ``"cuda"``, ``"auto"``, a ``torch.device``; ``None``:
+    train where it is); the batches follow the model's device, the random draws stay on CPU generators
+    (:mod:`robust_snn.runtime.accelerator`), and the model is returned on that device.
     """
+    model = place(model, accelerator, in_place=True)
+    device = module_device(model)
     params = _trainable(model)
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     fingerprint = _fingerprint(config, method, dict(describe or {}))
@@ -152,7 +159,7 @@ def fit(
         model.train()
         method.start_epoch(epoch)
         total_loss = total_correct = total_seen = 0.0
-        batches = iterate_batches(train_data, config.batch_size, shuffle_gen)
+        batches = iterate_batches(train_data, config.batch_size, shuffle_gen, device=device)
         bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
         for step, (x, y) in enumerate(bar):
             method.start_batch(config.seed, epoch, step)
