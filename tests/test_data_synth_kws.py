@@ -1,7 +1,6 @@
 """The embedded ``synth-kws`` corpus, and its generator where the speech engines are installed."""
 
 import shutil
-import time
 
 import pytest
 import torch
@@ -28,13 +27,16 @@ def test_embedded_corpus_is_small_enough_to_ship():
     assert EMBEDDED.stat().st_size < 16e6
 
 
-def test_embedded_corpus_loads_in_about_a_second():
+def test_embedded_corpus_loads_from_the_file_the_same_as_from_the_cache(splits):
+    """A cold load (the corpus cache cleared) reads the file again and gives the same split. How long it takes
+    is measured by ``benchmarks/bench_data.py`` (a timed assertion fails on a busy machine)."""
     from robust_snn.data import packed
 
     packed._load.cache_clear()
-    start = time.perf_counter()
-    load_dataset("synth-kws", "train")
-    assert time.perf_counter() - start < 3.0  # the goal is < 2 s (about 1 s here); slack for a busy CI machine
+    cold = load_dataset("synth-kws", "train")
+    assert packed._load.cache_info().misses == 1
+    assert torch.equal(cold.tensors[0], splits["train"].tensors[0])
+    assert torch.equal(cold.tensors[1], splits["train"].tensors[1])
 
 
 def test_splits_have_8_classes_of_16_channel_10_ms_frames(splits):
