@@ -312,6 +312,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .tuning import tune_model
+
+    hidden = [int(h) for h in args.hidden.split(",")] if args.hidden else None
+    tune_model(args.data, args.device, args.out, method=args.method, spec=args.spec,
+               spec_relative=args.spec_relative, target_yield=args.target_yield, trials=args.trials,
+               max_epochs=args.max_epochs, chips=args.chips, hidden=hidden, train_samples=args.train_samples,
+               time_budget_s=args.time_budget, seed=args.seed, resume=args.resume, address=args.address,
+               progress=not args.quiet)
+    _save_config(args, args.out, is_folder=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-snn",
@@ -418,6 +431,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
                         "for bit (default: 0)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("tune", help="search a method's hyperparameters (Ray Tune) for the best yield on a chip line",
+                       epilog="example: robust-snn tune --data synth-kws --device dynapse2 --method adversarial "
+                              "--trials 8 --max-epochs 10 --out tune-dynapse2")
+    p.add_argument("--data", help="data SPEC (required); trials are scored on its val split, the best also on test")
+    p.add_argument("--device", help="profile name or TOML file the models must work on (required)")
+    p.add_argument("--out", help="output folder: trials table, Pareto plot, best.rsnn, Ray state (required)")
+    p.add_argument("--method", default="adversarial",
+                   help="method whose hyperparameters are searched: standard, noise, adversarial, "
+                        "adversarial-warm, fn-adversarial (default: adversarial)")
+    p.add_argument("--spec", type=float, default=None, help="absolute accuracy spec a chip must meet")
+    p.add_argument("--spec-relative", type=float, default=0.95,
+                   help="spec as a fraction of each trial's nominal accuracy, when --spec is absent (default 0.95)")
+    p.add_argument("--target-yield", type=float, default=0.95, help="yield a trial must reach to be ready")
+    p.add_argument("--trials", type=int, default=8, help="number of trials; trial 1 is the method's defaults")
+    p.add_argument("--max-epochs", type=int, default=10, help="epochs per trial are searched in [max/2, max]")
+    p.add_argument("--hidden", default=None,
+                   help="comma-separated hidden widths to search (default: widths that fit the chip's fan-in)")
+    p.add_argument("--chips", type=int, default=100, help="simulated chips per trial's score card")
+    p.add_argument("--train-samples", type=int, default=None, help="train each trial on this many samples only")
+    p.add_argument("--time-budget", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--seed", type=int, default=0, help="seeds the sampled points, training and chips")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out (finished trials are kept)")
+    p.add_argument("--address", default=None, help="Ray cluster to run the trials on (default: this machine)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("demo", help="the main job: train standard and robust networks, score them on several "
                                     "device profiles, write a report, export the robust one",
