@@ -99,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if device:  # the default width shrinks to what the chip holds; a chosen one is checked below
             from .training.device_aware import size_for_device
 
-            net_dict = size_for_device(net_dict, device, 48, explicit_hidden="hidden" in sections.get("network", {}))
+            net_dict = size_for_device(net_dict, device, DEFAULT_HIDDEN[0], explicit_hidden="hidden" in network)
         model = SNNClassifier(NetworkConfig.from_dict(net_dict))
     if device:
         from .training.device_aware import check_fits
