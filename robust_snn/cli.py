@@ -320,7 +320,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                spec_relative=args.spec_relative, target_yield=args.target_yield, trials=args.trials,
                max_epochs=args.max_epochs, chips=args.chips, hidden=hidden, train_samples=args.train_samples,
                time_budget_s=args.time_budget, seed=args.seed, resume=args.resume, address=args.address,
-               progress=not args.quiet)
+               progress=not args.quiet, threads=args.threads or 1)
     _save_config(args, args.out, is_folder=True)
     return 0
 

@@ -121,8 +121,13 @@ def tune_model(
     resume: bool = False,
     address: str | None = None,
     progress: bool = True,
+    threads: int = 1,
 ) -> TuneResult:
-    """Search ``method`` on ``data`` for chip line ``device``; write the outputs into ``out``."""
+    """Search ``method`` on ``data`` for chip line ``device``; write the outputs into ``out``.
+
+    Each trial takes ``threads`` CPUs from Ray and computes with as many torch threads (one by default: many
+    small trials side by side use the cores better than one trial's tiny parallel regions, see
+    :mod:`robust_snn.runtime.threads`)."""
     if method not in TUNABLE_METHODS:
         raise ConfigError(f"tune searches the methods {', '.join(TUNABLE_METHODS)}; got {method!r}")
     if spec is not None and not 0 <= spec <= 1:
@@ -136,7 +141,7 @@ def tune_model(
     out.mkdir(parents=True, exist_ok=True)
     settings = TrialSettings(data=data, device=device, method=method, out=str(out), spec=spec,
                              spec_relative=spec_relative, target_yield=target_yield, chips=chips,
-                             train_samples=train_samples, seed=seed)
+                             train_samples=train_samples, seed=seed, threads=threads)
     points = _plan(settings, trials, max_epochs, hidden)
     from ..io.atomic import write_json_atomic
 
@@ -153,7 +158,7 @@ def tune_model(
 
     echo = (lambda line: print(line, flush=True)) if progress else (lambda line: None)
     _init_ray(address)
-    trainable = tune.with_resources(tune.with_parameters(ray_trial, settings=settings), {"cpu": 1})
+    trainable = tune.with_resources(tune.with_parameters(ray_trial, settings=settings), {"cpu": threads})
     callbacks = [_progress_callback(points, echo)]
     if resume and tune.Tuner.can_restore(str(experiment)):
         echo(f"[tune] resuming {experiment}")
@@ -166,7 +171,7 @@ def tune_model(
             run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(storage), verbose=0, callbacks=callbacks,
                                       failure_config=tune.FailureConfig(max_failures=2)),
         )
-    echo(f"[tune] {len(points)} trials of {method} for {device} on {data} (1 CPU each)")
+    echo(f"[tune] {len(points)} trials of {method} for {device} on {data} ({threads} CPU each)")
     grid = tuner.fit()
     rows = sorted((dict(r.metrics) for r in grid if r.metrics and "objective" in r.metrics),
                   key=lambda row: row["trial"])

@@ -87,7 +87,9 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
     from ..readiness.scorecard import score_card
     from ..training import TrainConfig, fit, make_method
 
-    torch.set_num_threads(settings.threads)
+    from ..runtime import set_threads
+
+    set_threads(settings.threads)
     folder = settings.trial_dir(point.trial)
     folder.mkdir(parents=True, exist_ok=True)
     train = _subset(load_dataset(settings.data, "train"), settings.train_samples)
