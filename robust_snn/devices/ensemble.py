@@ -22,8 +22,8 @@ per chip per batch index from ``(seed, chip, batch)``, so it does depend on ``ba
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write, one 256-sample batch per chip; figures and conditions in
 benchmarks/README.md). On one thread, on the 2-core machine shared with other jobs (2026-11-30): chip-batched
-at the score card's setting (chunks of 16, batch 256) 1.78x the loop, at chunks of 32 and batch 32 1.69x,
-``vmap`` 0.69x. Earlier quiet two-thread runs: chip-batched 0.25 s against the loop's 0.41-0.43 s (1.6-1.7x).
+at the score card's setting (chunks of 16, batch 256) 1.34-1.78x the loop, at chunks of 32 and batch 32
+1.61-1.69x, ``vmap`` 0.68-0.69x (two runs). Earlier quiet two-thread runs: chip-batched 0.25 s against the loop's 0.41-0.43 s (1.6-1.7x).
 The work is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise updates
 per neuron and step; the chip-batched pass already runs its products near MKL's rate, so 3x the batched loop
 would need fewer FLOPs, not a better layout. The spikes do not offer them: 29.6% of neurons fire per step and
