@@ -2,7 +2,6 @@
 at two sample rates, written with numpy and the standard library's ``wave``."""
 
 import json
-import wave
 from collections import Counter
 
 import numpy as np
@@ -11,18 +10,10 @@ import torch
 
 from robust_snn.cli import main
 from robust_snn.data import DataError, FrontEndConfig, features, load_dataset
+from wav_files import write_wav
 
 WORDS = {"go": 300.0, "stop": 700.0, "wait": 1200.0}
 RATES = (8000, 16000)
-
-
-def write_wav(path, samples, rate):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as fh:
-        fh.setnchannels(1)
-        fh.setsampwidth(2)
-        fh.setframerate(rate)
-        fh.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def tone(freq, seconds, rate):

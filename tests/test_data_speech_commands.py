@@ -1,6 +1,5 @@
 """``speech-commands:PATH`` on a tiny folder in the real Speech Commands v2 layout (WAV files written with ``wave``)."""
 
-import wave
 from collections import Counter
 
 import numpy as np
@@ -9,18 +8,14 @@ import torch
 
 from robust_snn.data import DataError, load_dataset
 from robust_snn.data.speech_commands import speaker_of
+import wav_files
 
 RATE = 8000
 WORDS = {"yes": 300.0, "no": 500.0, "up": 700.0, "cat": 900.0, "dog": 1100.0}
 
 
 def write_wav(path, samples, rate=RATE):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as fh:
-        fh.setnchannels(1)
-        fh.setsampwidth(2)
-        fh.setframerate(rate)
-        fh.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    wav_files.write_wav(path, samples, rate)
 
 
 def make_folder(root, speakers=("aa", "bb", "cc", "dd"), noise=True):
