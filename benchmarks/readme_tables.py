@@ -4,8 +4,9 @@ Two tables, each between marker comments in ``README.md``:
 
 - ``demo``: the score cards of ``robust-snn demo`` (``benchmarks/results_demo/scorecards.json``, written with
   its run facts ``run.json`` by ``benchmarks/demo_results.py``);
-- ``robustness``: the paper-protocol comparison of every training method
-  (``benchmarks/results_robustness/robustness.json``, written by ``benchmarks/robustness.py``).
+- ``robustness``: the paper-protocol comparison of every training method on synth-kws
+  (``benchmarks/results_robustness/robustness.json``, written by ``benchmarks/robustness.py``);
+- ``robustness-fsdd``: the same protocol on real speech, FSDD (``benchmarks/results_robustness_fsdd/``).
 
 Usage::
 
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DEMO = ROOT / "benchmarks" / "results_demo"
 ROBUSTNESS = ROOT / "benchmarks" / "results_robustness" / "robustness.json"
+ROBUSTNESS_FSDD = ROOT / "benchmarks" / "results_robustness_fsdd" / "robustness.json"
 
 # README labels of the methods (the paper's names for their hyperparameters).
 LABELS = {"noise": "noise (eta 0.3)", "dropout": "dropout (p 0.3)", "adversarial": "**adversarial** (beta 0.5)",
@@ -105,7 +107,8 @@ def render_all() -> dict[str, str]:
     """``{marker name: generated text}`` from the committed result files."""
     cards = json.loads((DEMO / "scorecards.json").read_text())
     run = json.loads((DEMO / "run.json").read_text())
-    return {"demo": demo_table(cards, run), "robustness": robustness_table(json.loads(ROBUSTNESS.read_text()))}
+    return {"demo": demo_table(cards, run), "robustness": robustness_table(json.loads(ROBUSTNESS.read_text())),
+            "robustness-fsdd": robustness_table(json.loads(ROBUSTNESS_FSDD.read_text()))}
 
 
 def _pattern(name: str) -> re.Pattern[str]:

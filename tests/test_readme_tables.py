@@ -1,7 +1,7 @@
 """The README's result tables agree with the committed result files: a stale table fails here.
 
 Two checks: the text between the README's markers equals what ``benchmarks/readme_tables.py`` renders from
-``benchmarks/results_demo/`` and ``benchmarks/results_robustness/robustness.json``; and, independently of that
+``benchmarks/results_demo/`` and the robustness benchmark's ``robustness.json`` files (synth-kws, FSDD); and, independently of that
 renderer's formatting code, each demo row's numbers read back from the README equal the score card's.
 """
 
@@ -21,7 +21,7 @@ def load_generator():
     return module
 
 
-@pytest.mark.parametrize("name", ["demo", "robustness"])
+@pytest.mark.parametrize("name", ["demo", "robustness", "robustness-fsdd"])
 def test_the_readme_table_is_what_the_committed_results_render(name):
     generator = load_generator()
     readme = (ROOT / "README.md").read_text()
