@@ -53,3 +53,31 @@ def test_evaluate_with_a_profile_file_writes_its_report_and_exits_0(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "on my-chip" in (tmp_path / "rep" / "report.md").read_text()
+
+
+
+def test_advice_for_a_user_profile_names_its_file_so_the_commands_run(tmp_path):
+    """``--device my-chip`` would exit 2 (no built-in profile has that name): the card's context records the
+    profile's file, and every suggested command passes that file."""
+    (tmp_path / "my-chip.toml").write_text(PROFILE)
+    profile = load_profile(tmp_path / "my-chip.toml")
+    from robust_snn.readiness.advice import advise
+    from robust_snn.readiness.context import card_context
+
+    model = SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=2, seed=0)).eval()
+    context = card_context(model, profile, {"grade": "ready"})
+    assert context["device_file"] == str(tmp_path / "my-chip.toml")
+    assert "device_file" not in card_context(model, load_profile("pcm"), {"grade": "ready"})
+    # a card whose only problem is the chip spread (p5 below the spec), on the user's chip
+    card = {"model": "m.rsnn", "data": "synth-kws", "device": "my-chip", "n_chips": 100, "seed": 0,
+            "float_accuracy": 0.71, "nominal_accuracy": 0.70, "mean_accuracy": 0.67, "p5_accuracy": 0.62,
+            "min_accuracy": 0.58, "spec": 0.665, "spec_rule": "0.95 x nominal_accuracy",
+            "per_chip_accuracy": [0.58 + 0.001 * i for i in range(100)], "yield": 0.40, "yield_ci95": [0.30, 0.50],
+            "target_yield": 0.95, "worst_case_accuracy": 0.69, "worst_case_eps": {"weights": 0.15},
+            "fits_device": True, "violations": [], "grade": "not-ready", "chance_accuracy": 0.125,
+            "above_chance": True, "training": {"method": "standard", "epochs": 12, "best_epoch": 9}, **context}
+    commands = [a["command"] for a in advise(card) if a["command"] and "--device" in a["command"]]
+    assert commands
+    for command in commands:
+        device = command.split("--device", 1)[1].split()[0].strip("'\"")
+        assert device == str(tmp_path / "my-chip.toml"), command

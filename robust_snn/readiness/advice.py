@@ -213,7 +213,9 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
     causes = {d["cause"]: d for d in diagnose(card)}
     if not causes:
         return []
-    device, data, model, seed = card["device"], _data(card), _model_path(card), card.get("seed", 0)
+    # a user-written profile is named by its file (its name alone is not found by --device)
+    device = card.get("device_file") or card["device"]
+    data, model, seed = _data(card), _model_path(card), card.get("seed", 0)
     spec, nominal, p5 = card["spec"], card["nominal_accuracy"], card["p5_accuracy"]
     float_acc = card.get("float_accuracy", nominal)
     training = card.get("training") or {}

@@ -55,6 +55,8 @@ def card_context(model: nn.Module, profile: DeviceProfile, card: Mapping[str, An
     limits = {k: v for k, v in dataclasses.asdict(profile.limits).items() if k != "notes"}
     context: dict[str, Any] = {"resources": {"used": model_resources(model), "limits": limits},
                                "training": training_facts(metadata)}
+    if profile.path is not None and not profile.path.startswith("<builtin>"):
+        context["device_file"] = profile.path  # a user-written profile: advice commands must name its file
     if card.get("grade") != "ready" and data is not None:
         if status is not None:
             status(f"sensitivity attribution of {card.get('model') or 'the model'} on {profile.name} "
