@@ -24,6 +24,7 @@ import torch
 
 from .core.network import NetworkConfig, SNNClassifier
 from .data import load_dataset
+from .data.splits import strided_subset
 from .devices import load_profile
 from .export.bundle import write_bundle
 from .export.nir import write_nir
@@ -56,12 +57,6 @@ QUICK = DemoPlan(epochs=4, hidden=32, chips=16, profiles=("gaussian-20", "dynaps
                  robust_method="adversarial-warm", train_subset=2048, robust_cost=2.5, scoring_cost=15.0)
 
 
-def _subset(data: Any, n: int | None) -> Any:
-    if n is None or n >= len(data):
-        return data
-    return torch.utils.data.Subset(data, list(range(0, len(data), max(1, len(data) // n)))[:n])
-
-
 def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True,
              accelerator: str | torch.device | None = None) -> dict[str, Any]:
     """Run the demo into ``out``; returns ``{"cards": [...], "files": {...}, "seconds": ...}``.
@@ -75,7 +70,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     except OSError as exc:
         raise OutputError(f"cannot create output folder {out}: {exc.strerror}") from None
     start = time.perf_counter()
-    train = _subset(load_dataset("synth-kws", "train"), plan.train_subset)
+    train = strided_subset(load_dataset("synth-kws", "train"), plan.train_subset)
     val, test = load_dataset("synth-kws", "val"), load_dataset("synth-kws", "test")
     config = NetworkConfig(n_in=16, hidden=(plan.hidden,), n_classes=8, recurrent=True, seed=seed)
     train_config = TrainConfig(epochs=plan.epochs, lr=2e-3, seed=seed)

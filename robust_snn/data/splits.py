@@ -6,7 +6,7 @@ list files). Stratified per class, so every split keeps the class balance of the
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -24,3 +24,13 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int | Sequence
             k = min(max(k, 1), len(members) - 1)
         mask[rng.permutation(members)[:k]] = True
     return mask
+
+
+def strided_subset(data: Any, n: int | None) -> Any:
+    """Every ``len(data) // n``-th item, ``n`` of them (all of ``data`` when ``n`` is ``None`` or not smaller):
+    a cheap, deterministic, roughly class-balanced subset of a shuffled corpus, for smaller training budgets."""
+    if n is None or n >= len(data):
+        return data
+    from torch.utils.data import Subset
+
+    return Subset(data, list(range(0, len(data), max(1, len(data) // n)))[:n])

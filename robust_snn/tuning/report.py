@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .trial import TrialSettings
+from .trial import RESULT_KEYS, TrialSettings
 
 _AXES = (("yield_low", 1), ("nominal_accuracy", 1), ("train_seconds", -1))
 # Row keys that are not the method's hyperparameters (those are the rest).
-_NOT_PARAMS = {"trial", "hidden", "epochs", "nominal_accuracy", "mean_accuracy", "p5_accuracy", "spec", "yield",
-               "yield_low", "yield_high", "worst_case_accuracy", "grade", "above_chance", "objective",
-               "train_seconds", "model", "pareto"}
+_NOT_PARAMS = {"trial", "hidden", "epochs", "pareto", *RESULT_KEYS}
 
 
 def _dominates(a: dict[str, Any], b: dict[str, Any]) -> bool:

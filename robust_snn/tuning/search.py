@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from ..config import ConfigError
 from .space import TUNABLE_METHODS, Point, sample_points, widths_that_fit
-from .trial import TrialSettings, ray_trial
+from .trial import RESULT_KEYS, TrialSettings, ray_trial
 
 INSTALL_HINT = 'pip install "robust-snn[tune]"'
 EXPERIMENT = "tune"
@@ -86,22 +86,6 @@ def _progress_callback(points: list[Point], echo: Callable[[str], None]) -> Any:
     return TrialLines()
 
 
-def _init_ray(address: str | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    if address is not None:
-        from ..distributed.backend import _check_reachable
-
-        _check_reachable(address)
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-    else:
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING)
-    logging.getLogger("ray.tune").setLevel(logging.WARNING)
-
-
 def tune_model(
     data: str,
     device: str,
@@ -157,7 +141,10 @@ def tune_model(
     write_json_atomic(plan_file, plan)
 
     echo = (lambda line: print(line, flush=True)) if progress else (lambda line: None)
-    _init_ray(address)
+    from ..distributed.backend import connect
+
+    connect(address)  # the same Ray connection as every other Ray use (one per process, errors named)
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
     trainable = tune.with_resources(tune.with_parameters(ray_trial, settings=settings), {"cpu": threads})
     callbacks = [_progress_callback(points, echo)]
     if resume and tune.Tuner.can_restore(str(experiment)):
@@ -178,9 +165,7 @@ def tune_model(
     errors = [str(r.error) for r in grid if r.error is not None]
     if not rows:
         raise ConfigError("no trial finished" + (f": {errors[0].splitlines()[-1]}" if errors else ""))
-    keep = [*Point.from_dict(plan["points"][0]).to_dict(), "nominal_accuracy", "mean_accuracy", "p5_accuracy",
-            "spec", "yield", "yield_low", "yield_high", "worst_case_accuracy", "grade", "above_chance",
-            "objective", "train_seconds", "model"]
+    keep = [*points[0].to_dict(), *RESULT_KEYS]  # drop what Ray Tune adds to every result
     rows = [{k: row[k] for k in keep if k in row} for row in rows]
     return _finish(rows, settings, out, errors, echo)
 

@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
 from .space import Point
+
+
+# What a trial reports besides its point (:meth:`Point.to_dict`), in table order.
+RESULT_KEYS = ("nominal_accuracy", "mean_accuracy", "p5_accuracy", "spec", "yield", "yield_low", "yield_high",
+               "worst_case_accuracy", "grade", "above_chance", "objective", "train_seconds", "model")
 
 
 @dataclass(frozen=True)
@@ -58,14 +61,6 @@ def objective(card: Mapping[str, Any]) -> float:
     return float(card["yield_ci95"][0])
 
 
-def _subset(data: Any, n: int | None) -> Any:
-    """Every ``len/n``-th item (a class-balanced subset for a shuffled corpus), or all of it."""
-    if n is None or n >= len(data):
-        return data
-    step = max(1, len(data) // n)
-    return torch.utils.data.Subset(data, list(range(0, len(data), step))[:n])
-
-
 def method_params(settings: TrialSettings, point: Point) -> dict[str, Any]:
     """The method's hyperparameters at ``point``, trained for the chip line when the method supports it."""
     from ..training.methods import METHODS
@@ -81,6 +76,7 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
     """Train, save and score one point; returns the trial's row (metrics and settings)."""
     from ..core.network import NetworkConfig, SNNClassifier
     from ..data import load_dataset
+    from ..data.splits import strided_subset
     from ..devices import load_profile
     from ..io.atomic import write_json_atomic
     from ..io.model_file import save_model
@@ -92,7 +88,7 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
     set_threads(settings.threads)
     folder = settings.trial_dir(point.trial)
     folder.mkdir(parents=True, exist_ok=True)
-    train = _subset(load_dataset(settings.data, "train"), settings.train_samples)
+    train = strided_subset(load_dataset(settings.data, "train"), settings.train_samples)
     val = load_dataset(settings.data, "val")
     x0, _ = val[0]
     classes = list(val.classes)
@@ -142,4 +138,4 @@ def ray_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     tune.report(run_trial(Point.from_dict(config["point"]), settings))
 
 
-__all__ = ["TrialSettings", "objective", "ray_trial", "run_trial"]
+__all__ = ["RESULT_KEYS", "TrialSettings", "objective", "ray_trial", "run_trial"]
