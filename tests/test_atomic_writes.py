@@ -40,3 +40,15 @@ def test_json_output_is_stable_bytes_for_the_same_content(tmp_path):
     write_json_atomic(tmp_path / "a.json", {"b": 1, "a": [1, 2]})
     write_json_atomic(tmp_path / "b.json", {"a": [1, 2], "b": 1})
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_the_next_write_removes_what_a_writer_killed_mid_write_left_behind(tmp_path):
+    """A SIGKILLed writer cannot clean up its temporary file; the next successful write of that output does."""
+    leftover = tmp_path / ".result.json.k1ll3d.tmp"
+    leftover.write_bytes(b'{"half": ')
+    os.utime(leftover, ns=(1_000_000_000, 1_000_000_000))  # written long before the next write starts
+    other = tmp_path / ".other.json.k1ll3d.tmp"  # another output's leftover is not this write's business
+    other.write_bytes(b"{")
+    os.utime(other, ns=(1_000_000_000, 1_000_000_000))
+    write_json_atomic(tmp_path / "result.json", {"a": 1})
+    assert sorted(os.listdir(tmp_path)) == [".other.json.k1ll3d.tmp", "result.json"]
