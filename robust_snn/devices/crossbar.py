@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from .stage import Stage, check, finite_at_least, register
-from .state import ChipState, Crossbar, Phase
+from .state import ChipState, Crossbar, Devices, Phase, update_pairs
 
 
 def polynomial(coeffs: tuple[float, ...], x: torch.Tensor) -> torch.Tensor:
@@ -117,15 +117,11 @@ class ProgrammingNoise(Stage):
         return (polynomial(self.coeffs_uS, target / g_max) * (g_max / self.g_ref_uS)).clamp_min(0) * self.scale
 
     def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        updates = {}
-        for name in sorted(state.crossbars):
-            x = state.crossbars[name]
-            draws = [torch.randn(t.shape, generator=gen, dtype=t.dtype) for t in (x.target_pos, x.target_neg)]
-            pos, neg = ((t + self.sigma(t, x.g_max) * d).clamp_min(0)
-                        for t, d in zip((x.target_pos, x.target_neg), draws))
-            updates[name] = x.replace(g_pos=torch.where(x.stuck_pos, x.g_pos, pos),
-                                      g_neg=torch.where(x.stuck_neg, x.g_neg, neg))
-        return state.with_crossbars(updates)
+        def program(x: Crossbar, d: Devices) -> Devices:
+            noise = torch.randn(d.target.shape, generator=gen, dtype=d.target.dtype)
+            return d.replace(g=(d.target + self.sigma(d.target, x.g_max) * noise).clamp_min(0))
+
+        return update_pairs(state, program, keep_stuck=True)
 
 
 @register
@@ -151,18 +147,13 @@ class StuckAtFaults(Stage):
               f"rate_on + rate_off must be <= 1, got {self.rate_on + self.rate_off!r}")
 
     def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        updates = {}
-        for name in sorted(state.crossbars):
-            x = state.crossbars[name]
-            new = {}
-            for side in ("pos", "neg"):
-                g, stuck = getattr(x, f"g_{side}"), getattr(x, f"stuck_{side}")
-                u = torch.rand(g.shape, generator=gen, dtype=torch.float64)
-                off, on = u < self.rate_off, (u >= self.rate_off) & (u < self.rate_off + self.rate_on)
-                g = torch.where(off, torch.full_like(g, x.g_min), torch.where(on, torch.full_like(g, x.g_max), g))
-                new[f"g_{side}"], new[f"stuck_{side}"] = g, stuck | off | on
-            updates[name] = x.replace(**new)
-        return state.with_crossbars(updates)
+        def fail(x: Crossbar, d: Devices) -> Devices:
+            u = torch.rand(d.g.shape, generator=gen, dtype=torch.float64)
+            off, on = u < self.rate_off, (u >= self.rate_off) & (u < self.rate_off + self.rate_on)
+            g = torch.where(off, torch.full_like(d.g, x.g_min), torch.where(on, torch.full_like(d.g, x.g_max), d.g))
+            return d.replace(g=g, stuck=d.stuck | off | on)
+
+        return update_pairs(state, fail, keep_stuck=False)
 
 
 __all__ = ["ConductanceMap", "ProgrammingNoise", "StuckAtFaults", "polynomial"]

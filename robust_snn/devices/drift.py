@@ -35,7 +35,7 @@ import torch
 
 from .crossbar import polynomial
 from .stage import Stage, check, finite_at_least, register
-from .state import ChipState, Crossbar, Phase
+from .state import ChipState, Crossbar, Devices, Phase, update_pairs
 
 
 def _with_reference(x: Crossbar) -> Crossbar:
@@ -81,18 +81,14 @@ class PowerLawDrift(Stage):
         return (am * log_x + bm).clamp(lm, hm), (a_s * log_x + b_s).clamp(ls, hs)
 
     def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        updates = {}
         growth = (self.age_s + self.t0_s) / self.t0_s
-        for name in sorted(state.crossbars):
-            x = _with_reference(state.crossbars[name])
-            new = {}
-            for side in ("pos", "neg"):
-                mean, std = self.nu_moments(getattr(x, f"target_{side}"), x.g_max)
-                nu = (mean + std * torch.randn(mean.shape, generator=gen, dtype=mean.dtype)).abs() * self.scale
-                g = getattr(x, f"g_{side}")
-                new[f"g_{side}"] = torch.where(getattr(x, f"stuck_{side}"), g, g * growth ** (-nu))
-            updates[name] = x.replace(time_s=self.age_s + self.t0_s, **new)
-        return state.with_crossbars(updates)
+
+        def drift(x: Crossbar, d: Devices) -> Devices:
+            mean, std = self.nu_moments(d.target, x.g_max)
+            nu = (mean + std * torch.randn(mean.shape, generator=gen, dtype=mean.dtype)).abs() * self.scale
+            return d.replace(g=d.g * growth ** (-nu))
+
+        return update_pairs(state, drift, keep_stuck=True, prepare=_with_reference, time_s=self.age_s + self.t0_s)
 
 
 @register
@@ -118,17 +114,12 @@ class Relaxation(Stage):
         finite_at_least(self.g_ref_uS, 1e-12, "g_ref_uS")
 
     def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        updates = {}
-        for name in sorted(state.crossbars):
-            x = _with_reference(state.crossbars[name])
-            new = {}
-            for side in ("pos", "neg"):
-                target = getattr(x, f"target_{side}")
-                sigma = (polynomial(self.coeffs_uS, target / x.g_max) * (x.g_max / self.g_ref_uS)).clamp_min(0)
-                g = (target + sigma * torch.randn(target.shape, generator=gen, dtype=target.dtype)).clamp_min(0)
-                new[f"g_{side}"] = torch.where(getattr(x, f"stuck_{side}"), getattr(x, f"g_{side}"), g)
-            updates[name] = x.replace(time_s=self.age_s, **new)
-        return state.with_crossbars(updates)
+        def relax(x: Crossbar, d: Devices) -> Devices:
+            sigma = (polynomial(self.coeffs_uS, d.target / x.g_max) * (x.g_max / self.g_ref_uS)).clamp_min(0)
+            noise = torch.randn(d.target.shape, generator=gen, dtype=d.target.dtype)
+            return d.replace(g=(d.target + sigma * noise).clamp_min(0))
+
+        return update_pairs(state, relax, keep_stuck=True, prepare=_with_reference, time_s=self.age_s)
 
 
 @register
@@ -177,18 +168,12 @@ class ReadNoise1f(Stage):
         return q * math.sqrt(max(math.log((time_s + self.t_read_s) / (2 * self.t_read_s)), 0.0))
 
     def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        updates = {}
-        for name in sorted(state.crossbars):
-            x = state.crossbars[name]
-            new = {}
-            for side in ("pos", "neg"):
-                g = getattr(x, f"g_{side}")
-                ref = getattr(x, f"reference_{side}")
-                sigma = self.sigma_rel(ref if ref is not None else g, x.g_max, x.time_s)
-                noise = torch.randn(g.shape, generator=gen, dtype=g.dtype)
-                new[f"g_{side}"] = (g + g.abs() * sigma * noise).clamp_min(0)
-            updates[name] = x.replace(**new)
-        return state.with_crossbars(updates)
+        def read(x: Crossbar, d: Devices) -> Devices:
+            sigma = self.sigma_rel(d.reference if d.reference is not None else d.g, x.g_max, x.time_s)
+            noise = torch.randn(d.g.shape, generator=gen, dtype=d.g.dtype)
+            return d.replace(g=(d.g + d.g.abs() * sigma * noise).clamp_min(0))
+
+        return update_pairs(state, read, keep_stuck=False)  # read noise acts on stuck devices too
 
 
 @register
@@ -207,14 +192,11 @@ class ConstantReadNoise(Stage):
         finite_at_least(self.sigma_rel, 0.0, "sigma_rel")
 
     def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        updates = {}
-        for name in sorted(state.crossbars):
-            x = state.crossbars[name]
-            new = {f"g_{side}": (g + self.sigma_rel * x.g_max * torch.randn(g.shape, generator=gen, dtype=g.dtype)
-                                 ).clamp_min(0)
-                   for side, g in (("pos", x.g_pos), ("neg", x.g_neg))}
-            updates[name] = x.replace(**new)
-        return state.with_crossbars(updates)
+        def read(x: Crossbar, d: Devices) -> Devices:
+            noise = torch.randn(d.g.shape, generator=gen, dtype=d.g.dtype)
+            return d.replace(g=(d.g + self.sigma_rel * x.g_max * noise).clamp_min(0))
+
+        return update_pairs(state, read, keep_stuck=False)  # read noise acts on stuck devices too
 
 
 __all__ = ["ConstantReadNoise", "DriftCompensation", "PowerLawDrift", "ReadNoise1f", "Relaxation"]

@@ -23,9 +23,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import torch
+
+SIDES = ("pos", "neg")  # the two devices of a differential pair, in the order their random draws are made
 
 
 class Phase(enum.IntEnum):
@@ -68,6 +70,49 @@ class Crossbar:
     def replace(self, **changes) -> "Crossbar":  # noqa: ANN003
         return dataclasses.replace(self, **changes)
 
+    def side(self, side: str) -> "Devices":
+        """The ``+`` (``"pos"``) or ``-`` (``"neg"``) devices of every synapse."""
+        return Devices(getattr(self, f"target_{side}"), getattr(self, f"g_{side}"), getattr(self, f"stuck_{side}"),
+                       getattr(self, f"reference_{side}"))
+
+
+@dataclass(frozen=True)
+class Devices:
+    """One side of every differential pair of a crossbar: targets, present conductances (uS), stuck flags and
+    the calibration reference (``None`` before ageing), each the weight's shape."""
+
+    target: torch.Tensor
+    g: torch.Tensor
+    stuck: torch.Tensor
+    reference: torch.Tensor | None
+
+    def replace(self, **changes) -> "Devices":  # noqa: ANN003
+        return dataclasses.replace(self, **changes)
+
+
+def update_pairs(state: "ChipState", update: Callable[[Crossbar, Devices], Devices], *, keep_stuck: bool,
+                 prepare: Callable[[Crossbar], Crossbar] | None = None, **changes: Any) -> "ChipState":
+    """Apply ``update`` to both sides of every crossbar: the one loop of the crossbar stages.
+
+    ``update(x, devices)`` returns the side's devices with new conductances ``g`` (and ``stuck`` flags); with
+    ``keep_stuck``, stuck devices keep their conductance (they ignore programming noise, drift and
+    relaxation). Crossbars are visited in name order and the ``+`` side before the ``-`` side, so the random
+    draws inside ``update`` happen in one fixed order (the same seed gives the same chip). ``prepare`` maps
+    each crossbar first (e.g. records the calibration reference); ``changes`` are set on every crossbar after
+    (e.g. ``time_s``).
+    """
+    updates = {}
+    for name in sorted(state.crossbars):
+        x = state.crossbars[name] if prepare is None else prepare(state.crossbars[name])
+        new: dict[str, Any] = {}
+        for side in SIDES:
+            before = x.side(side)
+            after = update(x, before)
+            g = torch.where(before.stuck, before.g, after.g) if keep_stuck else after.g
+            new[f"g_{side}"], new[f"stuck_{side}"] = g, after.stuck
+        updates[name] = x.replace(**new, **changes)
+    return state.with_crossbars(updates)
+
 
 @dataclass(frozen=True)
 class ChipState:
@@ -106,4 +151,4 @@ class ChipState:
         return out if self.device is None else {k: v.to(self.device) for k, v in out.items()}
 
 
-__all__ = ["ChipState", "Crossbar", "Phase"]
+__all__ = ["SIDES", "ChipState", "Crossbar", "Devices", "Phase", "update_pairs"]
