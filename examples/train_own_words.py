@@ -17,7 +17,7 @@ from pathlib import Path
 
 import robust_snn
 from robust_snn import NetworkConfig, SNNClassifier, TrainConfig, fit, make_method
-from robust_snn.cli import USER_ERRORS
+from robust_snn.errors import USER_ERRORS
 from robust_snn.readiness.scorecard import score_card
 
 

@@ -4,9 +4,8 @@ The pipeline, one subpackage per stage: ``data`` -> ``core`` (the network) -> ``
 loop) -> device simulation -> readiness scoring -> export. ``io`` holds the file formats.
 """
 
-__version__ = "0.1.0"
-
-from .core import (  # noqa: E402
+from ._version import __version__
+from .core import (
     FAMILIES,
     LIFLayer,
     NetworkConfig,
@@ -15,10 +14,10 @@ from .core import (  # noqa: E402
     parameter_families,
     physical_parameters,
 )
-from .data import load_dataset  # noqa: E402
-from .io.model_file import load_model, save_model  # noqa: E402
-from .runtime import resolve_accelerator, set_threads, use_threads  # noqa: E402
-from .training import METHODS, TrainConfig, evaluate, fit, make_method  # noqa: E402
+from .data import load_dataset
+from .io.model_file import load_model, save_model
+from .runtime import resolve_accelerator, set_threads, use_threads
+from .training import METHODS, TrainConfig, evaluate, fit, make_method
 
 __all__ = [
     "FAMILIES", "METHODS", "LIFLayer", "NetworkConfig", "SNNClassifier", "TrainConfig", "__version__",

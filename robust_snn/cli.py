@@ -12,15 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
+from ._version import __version__
 from .cli_config import COMMANDS_WITH_CONFIG, apply_config, config_path_for, options_of, write_effective_config
 from .cli_guards import NOT_SAVED, add_data_check_options, add_train_options, check_data_for_model, interrupted_message
-from .config import ConfigError
-from .data import DataError
-from .io.atomic import OutputError, write_json_atomic
-from .io.tensors import FileFormatError
-
-USER_ERRORS = (ConfigError, DataError, FileFormatError, OutputError)
+from .errors import USER_ERRORS, ConfigError, DataError
+from .io.atomic import write_json_atomic
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import tomli_w
 
-from . import __version__
+from ._version import __version__
 from .config import ConfigError, load_toml
 from .io.atomic import write_bytes_atomic
 

@@ -37,7 +37,7 @@ DEFAULT_HIDDEN = (48,)  # one layer; with 16 inputs a fan-in of 63 fits DYNAP-SE
 def run_as_command(main: Callable[[], Any], prog: str | None = None) -> None:
     """Run a script's ``main`` (the examples) under the CLI's exit-status contract: a user error (a missing path,
     a bad data spec, a damaged file) is one line on stderr and exit status 2, not a traceback; Ctrl-C is 130."""
-    from .cli import USER_ERRORS
+    from .errors import USER_ERRORS
 
     name = prog or Path(sys.argv[0]).name
     try:

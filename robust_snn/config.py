@@ -13,16 +13,14 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
+from .errors import ConfigError  # re-exported: defined with the other user errors
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration value or file is invalid; the message names the field."""
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

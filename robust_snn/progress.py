@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Literal, Mapping
 
-from .io.atomic import OutputError
+from .errors import OutputError
 
 Mode = Literal["bar", "lines", "off"]
 

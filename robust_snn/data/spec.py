@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import DataError  # re-exported: defined with the other user errors
+
 KINDS = ("synth-kws", "speech-commands", "shd", "fsdd", "folder")
-
-
-class DataError(ValueError):
-    """A data spec, folder or file is unusable; the message names it."""
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-
-class OutputError(OSError):
-    """An output could not be written (missing or read-only folder, full disk); earlier files are intact."""
+from ..errors import OutputError  # re-exported: defined with the other user errors
 
 
 def _umask() -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..config import ConfigError
 from ..core.network import NetworkConfig, SNNClassifier
 from .limits import check_shapes

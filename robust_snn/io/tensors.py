@@ -26,15 +26,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..errors import FileFormatError  # re-exported: defined with the other user errors
 from .atomic import atomic_path
 from .limits import check_shapes, safetensors_shapes
 
 META_KEY = "robust_snn"
 DIGEST_KEY = "sha256"  # inside the metadata document
-
-
-class FileFormatError(ValueError):
-    """A file is missing, not in the expected format, or inconsistent; the message names the file."""
 
 
 def content_digest(tensors: dict[str, torch.Tensor], meta_text: str) -> str:
