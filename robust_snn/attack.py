@@ -29,7 +29,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .config import ConfigError, build_dataclass
+from .core.evaluation import evaluate, iterate_batches
 from .core.parameters import FAMILIES, functional_forward, parameter_families, physical_parameters
+from .runtime.accelerator import module_device, place
 
 DIVERGENCES = ("kl", "ce")
 GradFn = Callable[[dict[str, torch.Tensor]], tuple[float, dict[str, torch.Tensor]]]
@@ -162,9 +164,6 @@ def dataset_grad_fn(model: nn.Module, data: Dataset, kind: str, names: list[str]
 
     The nominal logits (KL target) are computed once, up front, at ``params`` (default: the model's own).
     """
-    from .runtime.accelerator import module_device
-    from .training.evaluate import iterate_batches
-
     batches = list(iterate_batches(data, batch_size, device=module_device(model)))
     source = params if params is not None else physical_parameters(model)
     nominal = {k: v.detach() for k, v in source.items()}
@@ -188,8 +187,6 @@ def dataset_grad_fn(model: nn.Module, data: Dataset, kind: str, names: list[str]
 
 def accuracy_at(model: nn.Module, params: Mapping[str, torch.Tensor], data: Dataset, batch_size: int = 256) -> float:
     """Accuracy of ``model`` evaluated with the parameter dict ``params`` on ``data``."""
-    from .training.evaluate import evaluate
-
     return evaluate(model, data, batch_size, params=params).accuracy
 
 
@@ -214,8 +211,6 @@ def evaluate_attack(
     ``accelerator``: run on a moved copy of the model (``None``: where the model is); the attack's random
     starts and the random directions are drawn on the CPU from the seed, the same on every accelerator.
     """
-    from .runtime.accelerator import module_device, place
-
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats!r}")
     model = place(model, accelerator, in_place=False)

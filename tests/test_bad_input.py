@@ -104,7 +104,7 @@ def test_corrupt_and_empty_data_files_are_named(tmp_path):
     with pytest.raises(DataError, match="shd_test.h5 is not a readable HDF5 file"):
         load_dataset(f"shd:{shd}", "test")
 
-    from robust_snn.training.evaluate import evaluate
+    from robust_snn.core.evaluation import evaluate
 
     with pytest.raises(DataError, match="the data set is empty"):
         evaluate(SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=3)),

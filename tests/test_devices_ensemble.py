@@ -21,7 +21,7 @@ from robust_snn.devices import (
     resource_violations,
     sample_chips,
 )
-from robust_snn.training.evaluate import evaluate
+from robust_snn.core.evaluation import evaluate
 
 
 @pytest.fixture

@@ -154,7 +154,7 @@ def test_mismatch_metric_in_a_neurobench_benchmark_equals_our_ensemble(tiny_mode
     from robust_snn.readiness.neurobench_metric import mismatch_metric
     from robust_snn.readiness.scorecard import programmed_parameters
     from robust_snn.readiness.statistics import chip_yield
-    from robust_snn.training.evaluate import evaluate
+    from robust_snn.core.evaluation import evaluate
 
     data = tiny_data[1]
     metric = mismatch_metric("gaussian-10", n_chips=8, seed=3)

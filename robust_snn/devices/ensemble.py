@@ -53,7 +53,7 @@ from torch.utils.data import Dataset
 from ..core.chip_batch import chip_batch_support, chip_batched_forward
 from ..core.parameters import functional_forward, parameter_families, physical_parameters
 from ..progress import print_line, progress_mode
-from ..training.evaluate import iterate_batches
+from ..core.evaluation import iterate_batches
 from .model import MismatchModel, stack
 from .profiles import DeviceProfile, load_profile
 

@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from ..core.network import SNNClassifier
 from ..core.parameters import parameter_families, physical_parameters, stored_parameters
 from ..devices import DeviceProfile
-from ..training.evaluate import iterate_batches
+from ..core.evaluation import iterate_batches
 
 
 

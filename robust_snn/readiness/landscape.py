@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..core.parameters import physical_parameters
-from ..training.evaluate import evaluate
+from ..core.evaluation import evaluate
 from ..training.methods.base import names_in_families
 
 

@@ -37,7 +37,7 @@ from ..config import ConfigError
 from ..core.parameters import parameter_families, physical_parameters
 from ..devices import DeviceProfile, evaluate_ensemble, load_profile, model_dt, resource_violations, sample_chips
 from ..runtime.accelerator import place
-from ..training.evaluate import evaluate
+from ..core.evaluation import evaluate
 from .efficiency import efficiency_card
 from .statistics import chip_yield, chips_needed, clearly_above_chance, cvar, grade, majority_rate
 

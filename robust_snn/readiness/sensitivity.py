@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from ..core.parameters import parameter_families, physical_parameters
 from ..devices import DeviceProfile, load_profile, model_dt, sample_chips
-from ..training.evaluate import evaluate
+from ..core.evaluation import evaluate
 
 
 def _layer_of(name: str) -> str:

@@ -1,6 +1,6 @@
 """Training: the shared loop (:func:`fit`) and the methods it composes."""
 
-from .evaluate import Evaluation, evaluate, iterate_batches
+from ..core.evaluation import Evaluation, evaluate, iterate_batches
 from .methods import METHODS, Method, StepResult, make_method, register_method
 from .trainer import FitResult, TrainConfig, TrainingDiverged, fit
 

@@ -25,7 +25,7 @@ from ..core.parameters import physical_parameters
 from ..runtime.accelerator import module_device, place
 from ..progress import format_epoch, print_line, progress_mode
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .evaluate import evaluate, iterate_batches
+from ..core.evaluation import evaluate, iterate_batches
 from .methods import Method
 
 

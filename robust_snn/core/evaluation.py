@@ -1,4 +1,9 @@
-"""Batching a data set and measuring a model's loss and accuracy on it."""
+"""Batching a data set and measuring a model's loss and accuracy on it.
+
+Next to the core because every stage above it measures a model this way: training (validation), the attack,
+the chip ensemble, readiness scoring; it needs only the network's functional forward and the runtime's device
+placement.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from ..core.parameters import functional_forward
-from ..data import DataError
+from ..errors import DataError
 from ..runtime.accelerator import module_device, place
+from .parameters import functional_forward
 
 
 class Batches:
