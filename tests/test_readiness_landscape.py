@@ -1,4 +1,8 @@
+import math
+
+import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.readiness.landscape import landscape_1d, landscape_2d
@@ -16,7 +20,45 @@ def test_landscape_passes_through_the_nominal_loss_and_rises_away_from_it():
     for curve in result.losses:
         assert abs(curve[2] - nominal) < 1e-5
         assert max(curve[0], curve[4]) > curve[2]
-    assert result.mean_slope > 0
+
+
+def one_channel_per_class(per_class=4, time=20):
+    """Class c: input channel c held at 1, the other at 0."""
+    x = torch.zeros(2 * per_class, time, 2)
+    y = torch.arange(2).repeat_interleave(per_class)
+    for c in (0, 1):
+        x[y == c, :, c] = 1.0
+    return TensorDataset(x, y)
+
+
+def margin_network(common: float) -> SNNClassifier:
+    """Hidden neuron c is driven by channel c so hard (weight 5, 4x the threshold in one step) that it fires on
+    every step, whatever a relative nudge of its weight; the readout gives class k the logit
+    ``(2 + common) r_k + common r_other``. For a sample of class c (``r_c = 1``, ``r_other = 0``) the logits are
+    ``(2 + common, common)``: the same margin 2 and loss ``log(1 + e^-2)`` for every ``common``, but with a large
+    ``common`` the margin is the small difference of two large weights, which relative noise on each moves by
+    ``~0.2 alpha common sqrt(2)``: a sharp minimum. ``common = 0``: the margin is one weight of 2, a flat one."""
+    model = SNNClassifier(NetworkConfig(n_in=2, hidden=(2,), n_classes=2, seed=0))
+    with torch.no_grad():
+        model.layers[0].weight.copy_(5.0 * torch.eye(2))
+        model.layers[0].bias.zero_()
+        model.readout.weight.copy_(2.0 * torch.eye(2) + common)
+        model.readout.bias.zero_()
+    return model
+
+
+def test_a_minimum_made_of_cancelling_large_weights_is_sharper_than_the_same_function_with_small_ones():
+    data = one_channel_per_class()
+    flat, sharp = margin_network(0.0), margin_network(20.0)
+    nominal = math.log1p(math.exp(-2.0))  # cross-entropy at margin 2, from the construction
+    alphas = [-2, -1, 0, 1, 2]
+    curves = {}
+    for name, model in (("flat", flat), ("sharp", sharp)):
+        assert evaluate(model, data).loss == pytest.approx(nominal, rel=1e-5)
+        curves[name] = landscape_1d(model, data, alphas=alphas, directions=3, seed=0)
+        assert all(curve[2] == pytest.approx(nominal, rel=1e-5) for curve in curves[name].losses)
+    # Same directions (same seed and shapes), noise on the readout ~15x larger in logit units: measured ~140x.
+    assert curves["sharp"].mean_slope > 10 * curves["flat"].mean_slope
 
 
 def test_same_seed_same_landscape_and_the_2d_grid_has_its_shape():
