@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 FAMILIES: tuple[str, ...] = ("weights", "biases", "taus", "thresholds", "decays", "adaptation", "other")
 
 _LOG_PREFIX = "log_"
@@ -145,3 +147,11 @@ def parameter_families(model: nn.Module) -> dict[str, str]:
         family = declared.get(attr) if isinstance(declared, dict) else None
         families[plain] = family or _infer_family(plain)
     return families
+
+
+def names_in_families(model: nn.Module, families: tuple[str, ...]) -> list[str]:
+    """Physical parameter names of ``model`` whose family is in ``families`` (``ConfigError`` when none is)."""
+    names = [n for n, f in parameter_families(model).items() if f in families]
+    if not names:
+        raise ConfigError(f"the model has no parameters in the families {list(families)}")
+    return names

@@ -15,9 +15,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..core.parameters import physical_parameters
 from ..core.evaluation import evaluate
-from ..training.methods.base import names_in_families
+from ..core.parameters import names_in_families, physical_parameters
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ...config import ConfigError, build_dataclass
+from ...core.parameters import names_in_families  # re-exported for the methods
 
 
 @dataclass
@@ -101,16 +102,6 @@ def relative_noise(
         noise = torch.randn(theta.shape, generator=generator, dtype=theta.dtype).to(theta.device)
         out[name] = theta + (theta.abs() * sigma * noise).detach()
     return out
-
-
-def names_in_families(model: nn.Module, families: tuple[str, ...]) -> list[str]:
-    """Physical parameter names of ``model`` whose family is in ``families``."""
-    from ...core.parameters import parameter_families
-
-    names = [n for n, f in parameter_families(model).items() if f in families]
-    if not names:
-        raise ConfigError(f"the model has no parameters in the families {list(families)}")
-    return names
 
 
 METHODS: dict[str, type[Method]] = {}
