@@ -13,7 +13,8 @@ from __future__ import annotations
 from torch.utils.data import Dataset
 
 from .frontend import FrontEndConfig, features
-from .spec import KINDS, DataError, DataSpec, parse_spec
+from .options import parse_spec
+from .spec import KINDS, DataError, DataSpec
 
 SPLITS = ("train", "val", "test")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .spec import DataError
+from ..errors import DataError
 
 MU = 255.0
 """The mu-law constant of G.711."""

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from ..errors import DataError
 from .augment import active_power, mix_at_snr, noise_segment, random_uniform, silence_clip, time_shift
 from .audio import fit_length
 from .encoding import encode
 from .frontend import FrontEndConfig, features
 from .keywords import SILENCE, Selection
 from .options import KeywordOptions
-from .spec import DataError
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import torch
 
-from .spec import DataError
+from ..errors import DataError
 
 SC35_WORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy",

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from ..config import ConfigError
 from .frontend import FrontEndConfig
 from .keywords import DIGITS, ClassPlan, class_plan
-from .spec import DataError, DataSpec
+from .spec import DataError, DataSpec, read_spec
 
 FRONTEND_OPTIONS = ("features", "window", "stride", "fmin", "fmax", "norm", "encoding", "threshold")
 CLIP_OPTIONS = ("augment", "shift", "duration", "seed")
@@ -264,3 +264,15 @@ def check_options(spec: DataSpec) -> None:
         folder_options(spec)
     else:
         keyword_options(spec)
+
+
+def parse_spec(spec: str) -> DataSpec:
+    """``"shd:/data/shd?dt=0.005"`` -> ``DataSpec("shd", Path("/data/shd"), (("dt", "0.005"),))``.
+
+    Checks that the kind exists, that the folder (or, for ``synth-kws:FILE.npz``, the packed corpus file)
+    exists (:func:`~robust_snn.data.spec.read_spec`), and that every option is known to the kind and has a
+    valid value.
+    """
+    parsed = read_spec(spec)
+    check_options(parsed)
+    return parsed

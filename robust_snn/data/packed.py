@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from ..io.atomic import write_bytes_atomic
 from ..io.limits import check_shapes, npz_shapes
 from .audio import decimate, mu_law_decode, mu_law_encode, read_wav
 from .speech_commands import list_split, speaker_of
-from .spec import DataError
 from .wav_folder import NOISE_FOLDER
 
 FORMAT = 1

@@ -24,8 +24,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..errors import DataError
 from .frontend import FrontEndConfig
-from .spec import DataError
 
 _MISSING = object()
 

@@ -3,7 +3,8 @@
 Examples: ``synth-kws``, ``synth-kws?snr=0,10``, ``speech-commands:~/data/sc?classes=12&features=mfcc40``,
 ``shd:/data/shd?dt=0.005&downsample=7``, ``fsdd:~/fsdd/recordings?test_speakers=theo``, ``folder:my_words``.
 The first ``?`` starts the options (so a folder name cannot contain one); names and values are validated by kind
-(see :mod:`robust_snn.data.options`), and errors name the bad part.
+(see :mod:`robust_snn.data.options`, whose :func:`~robust_snn.data.options.parse_spec` reads a spec here and then
+checks its options), and errors name the bad part.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ def _split_options(spec: str, text: str) -> tuple[tuple[str, str], ...]:
     return tuple(options)
 
 
-def parse_spec(spec: str) -> DataSpec:
+def read_spec(spec: str) -> DataSpec:
     """``"shd:/data/shd?dt=0.005"`` -> ``DataSpec("shd", Path("/data/shd"), (("dt", "0.005"),))``.
 
-    Checks that the kind exists, that the folder (or, for ``synth-kws:FILE.npz``, the packed corpus file)
-    exists, and that every option is known to the kind and has a valid value.
+    Checks the syntax, that the kind exists and that the folder (or, for ``synth-kws:FILE.npz``, the packed
+    corpus file) exists; the options' names and values are checked by :func:`robust_snn.data.parse_spec`.
     """
     if not isinstance(spec, str) or not spec:
         raise DataError(f"data spec must be a non-empty string, got {spec!r}")
@@ -72,8 +73,4 @@ def parse_spec(spec: str) -> DataSpec:
         location = Path(path).expanduser()
         if not location.is_dir():
             raise DataError(f"{'' if kind == 'folder' else kind + ' '}folder not found: {location}")
-    parsed = DataSpec(kind, location, options)
-    from .options import check_options
-
-    check_options(parsed)
-    return parsed
+    return DataSpec(kind, location, options)

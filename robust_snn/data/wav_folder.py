@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import DataError
 from .audio import read_wav
-from .spec import DataError
 
 NOISE_FOLDER = "_background_noise_"
 
