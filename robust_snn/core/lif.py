@@ -1,39 +1,27 @@
 """Current-based leaky integrate-and-fire layer, Rockpool-style.
 
-One layer = dense synaptic weights + a population of CuBa-LIF neurons. Each time step ``dt`` (seconds),
-with ``alpha = exp(-dt / tau_mem)``, ``beta = exp(-dt / tau_syn)``, ``rho = exp(-dt / tau_adapt)``:
-
-.. math::
-
-    I_{syn}[t] = \\beta\\,(I_{syn}[t-1] + W x[t] + W_{rec} S[t-1])
-
-    V[t] = \\alpha\\,V[t-1] + I_{syn}[t] + b
-
-    \\theta[t] = \\theta_0 + \\kappa\\,A[t-1]  \\quad\\text{(adaptive threshold, optional)}
-
-    S[t] = H(V[t] - \\theta[t]), \\qquad V[t] \\leftarrow V[t] - S[t]\\,\\theta[t]  \\quad\\text{(reset by subtraction)}
-
-    A[t] = \\rho\\,A[t-1] + S[t]
+One layer = dense synaptic weights + a population of CuBa-LIF neurons. Each time step ``dt`` (seconds), in the
+words of :mod:`robust_snn.core.lif_step` (where the equations are written, once, for every path):
+the synaptic current decays with ``tau_syn`` and takes the input and recurrent spikes, the membrane decays with
+``tau_mem`` and integrates current and bias, a neuron spikes when the membrane reaches its (optionally
+adaptive) threshold and the threshold is subtracted.
 
 This is exactly the update order of Rockpool's ``LIFTorch`` (with ``max_spikes_per_dt = 1``), so a network
 converts to Rockpool and back with identical membrane traces (see :mod:`robust_snn.interop.rockpool`).
 States start at zero on every call: unlike Rockpool modules, nothing carries over between batches.
 
-Shapes: input ``(batch, time, n_in)``, output spikes ``(batch, time, n_out)``. Parameters (physical units):
-
-- ``weight`` ``(n_out, n_in)``, family ``weights``: input synaptic weights (current per input unit).
-- ``w_rec`` ``(n_out, n_out)``, family ``weights``: recurrent weights; the diagonal is held at zero.
-- ``bias`` ``(n_out,)``, family ``biases``: constant input current added to the membrane each step.
-- ``tau_mem``, ``tau_syn`` ``(n_out,)``, family ``taus``: time constants in seconds, positive by construction.
-- ``threshold`` ``(n_out,)``, family ``thresholds``: firing threshold, positive by construction.
-- ``tau_adapt`` ``(n_out,)`` (family ``taus``) and ``adapt_strength`` ``(n_out,)`` (family ``adaptation``):
-  spike-frequency adaptation, present only when ``adaptive=True``.
+Shapes: input ``(batch, time, n_in)``, output spikes ``(batch, time, n_out)``. Parameters: declared once, on
+:class:`LIFLayer`, each with its family, shape, unit, constraint and initialisation
+(:class:`~robust_snn.core.parameters.Parameter`; ``describe_parameters(model)`` lists them): input and
+recurrent weights, bias, ``tau_mem`` and ``tau_syn`` (seconds), threshold, and with ``adaptive=True``
+``tau_adapt`` and ``adapt_strength``.
 
 The hot path is the time loop. Everything that does not depend on spikes (the input projection for all time
 steps, ``beta * W x + (1 - beta) b``) is computed in one batched operation before the loop. The loop itself
-runs in :class:`~robust_snn.core.lif_scan.LIFScan`, one autograd function with a hand-written backward pass
-(``use_scan = True``, the default); ``use_scan = False`` runs the same equations op by op under autograd,
-the reference the scan is tested against.
+runs :func:`~robust_snn.core.lif_step.lif_step` in :class:`~robust_snn.core.lif_scan.LIFScan`, one autograd
+function with a hand-written backward pass (``use_scan = True``, the default); ``use_scan = False`` runs the
+same step op by op under autograd with the surrogate spike function, the reference the scan is tested against
+(and what ``torch.compile`` unrolls, :func:`~robust_snn.core.network.compile_model`).
 """
 
 from __future__ import annotations
@@ -44,14 +32,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .parameters import PositiveParameter
 from .lif_scan import lif_scan, lif_spikes
+from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step, recurrent_matrix
+from .parameters import Parameter
 from .surrogates import Surrogate
-
-
-def decay(dt: float, tau: torch.Tensor) -> torch.Tensor:
-    """Per-step decay factor ``exp(-dt / tau)`` (``dt`` and ``tau`` in seconds)."""
-    return torch.exp(-dt / tau)
 
 
 def _full(n: int, value: float | torch.Tensor, what: str) -> torch.Tensor:
@@ -75,21 +59,25 @@ class LIFState:
 class LIFLayer(nn.Module):
     """Dense weights + current-based LIF neurons (optionally recurrent and adaptive). See module docstring."""
 
-    param_families = {
-        "weight": "weights",
-        "w_rec": "weights",
-        "bias": "biases",
-        "tau_mem": "taus",
-        "tau_syn": "taus",
-        "tau_adapt": "taus",
-        "threshold": "thresholds",
-        "adapt_strength": "adaptation",
-    }
-    tau_mem = PositiveParameter("membrane time constant (s), (n_out,)")
-    tau_syn = PositiveParameter("synaptic time constant (s), (n_out,)")
-    threshold = PositiveParameter("firing threshold (membrane units), (n_out,)")
-    tau_adapt = PositiveParameter("adaptation time constant (s), (n_out,); adaptive layers only")
-    adapt_strength = PositiveParameter("threshold increase per adaptation unit, (n_out,); adaptive layers only")
+    weight = Parameter("weights", ("n_out", "n_in"), "membrane units per input unit", "input synaptic weights",
+                       init="N(0, 1) x 3 init_gain sqrt((1 - mean alpha)(1 - mean beta)) / sqrt(n_in): a unit-variance "
+                            "input drives the membrane to about one threshold")
+    w_rec = Parameter("weights", ("n_out", "n_out"), "membrane units per spike", "recurrent weights",
+                      constraint="zero_diagonal", only_if="recurrent",
+                      init="as weight, times sqrt(n_in / n_out); diagonal 0")
+    bias = Parameter("biases", ("n_out",), "membrane units per step", "constant input current added to the membrane",
+                     init="the bias argument (default 0)")
+    tau_mem = Parameter("taus", ("n_out",), "s", "membrane time constant", constraint="positive",
+                        init="the tau_mem argument (default 0.1 s)")
+    tau_syn = Parameter("taus", ("n_out",), "s", "synaptic time constant", constraint="positive",
+                        init="the tau_syn argument (default 0.05 s)")
+    threshold = Parameter("thresholds", ("n_out",), "membrane units", "firing threshold", constraint="positive",
+                          init="the threshold argument (default 1)")
+    tau_adapt = Parameter("taus", ("n_out",), "s", "adaptation time constant", constraint="positive",
+                          only_if="adaptive", init="the tau_adapt argument (default 1 s)")
+    adapt_strength = Parameter("adaptation", ("n_out",), "membrane units per adaptation unit",
+                               "threshold increase per unit of adaptation", constraint="positive", only_if="adaptive",
+                               init="the adapt_strength argument (default 0.1)")
 
     def __init__(
         self,
@@ -156,9 +144,8 @@ class LIFLayer(nn.Module):
         alpha = decay(self.dt, self.tau_mem)
         beta = decay(self.dt, self.tau_syn)
         bias, threshold = self.bias, self.threshold
-        # drive[t] = beta * W x[t] + (1 - beta) * b: the loop then tracks u = I_syn + b in one fused op.
-        drive = torch.addcmul((1 - beta) * bias, torch.matmul(x, self.weight.t()), beta)
-        w_rec_t = (self.w_rec * self._offdiag * beta[:, None]).t() if self.recurrent else None
+        drive = lif_drive(torch.matmul(x, self.weight.t()), bias, beta)
+        w_rec_t = recurrent_matrix(self.w_rec, beta, self._offdiag) if self.recurrent else None
         rho = decay(self.dt, self.tau_adapt) if self.adaptive else None
         kappa = self.adapt_strength if self.adaptive else None
         if self.use_scan and not record and not torch.is_grad_enabled():
@@ -168,29 +155,16 @@ class LIFLayer(nn.Module):
                                     self.surrogate.shape, self.surrogate.effective_scale)
             return (out, LIFState(vmem, u - bias, out)) if record else out
 
-        batch = x.shape[0]
-        u = bias.expand(batch, self.n_out)
-        v = torch.zeros_like(u)
-        s = torch.zeros_like(u)
-        adapt = torch.zeros_like(u)
+        # The reference: the same step under autograd, op by op, with the surrogate spike function.
+        params = LIFParams(alpha, beta, threshold, w_rec_t, rho, kappa)
+        state = initial_state(bias, (x.shape[0],), self.adaptive)
         spikes, vmems, currents = [], [], []
         for drive_t in drive.unbind(1):
-            if w_rec_t is not None:
-                drive_t = torch.addmm(drive_t, s, w_rec_t)
-            u = torch.addcmul(drive_t, u, beta)
-            v = torch.addcmul(u, v, alpha)
-            if self.adaptive:
-                theta = torch.addcmul(threshold, adapt, kappa)
-                s = self._spike(v, theta)
-                v = v - s * theta
-                adapt = torch.addcmul(s, adapt, rho)
-            else:
-                s = self._spike(v, threshold)
-                v = torch.addcmul(v, s, threshold, value=-1.0)
-            spikes.append(s)
+            state = lif_step(drive_t, state, params, self._spike)
+            spikes.append(state.s)
             if record:
-                vmems.append(v)
-                currents.append(u - bias)
+                vmems.append(state.v)
+                currents.append(state.u - bias)
         out = torch.stack(spikes, dim=1)
         if record:
             return out, LIFState(torch.stack(vmems, 1), torch.stack(currents, 1), out)

@@ -15,16 +15,9 @@ buffers, and an opaque operator keeps the compiled graph whole (no graph break) 
 ``tests/test_lif_scan_op.py`` checks them with ``torch.library.opcheck``, against autograd, and under
 ``fullgraph=True``.
 
-Equations (``x_t`` per step, all ``(batch, n)``, parameters ``(n,)``, ``W`` the recurrent matrix already scaled
-by ``beta`` and transposed, so ``S W`` is the recurrent current)::
-
-    d_t = drive_t + S_{t-1} W
-    U_t = beta U_{t-1} + d_t                 U_0 = bias  (U = I_syn + bias)
-    V_t = alpha V'_{t-1} + U_t               V'_0 = 0
-    theta_t = threshold + kappa A_{t-1}      (adaptive; else theta_t = threshold)
-    S_t = H(V_t - theta_t)
-    V'_t = V_t - S_t theta_t
-    A_t = rho A_{t-1} + S_t                  A_0 = 0
+The forward loop is :func:`~robust_snn.core.lif_step.lif_step` over time, writing into preallocated buffers.
+The backward pass is the adjoint of that step's equations, in the notation of its docstring (``W`` = ``W_r``,
+``V'`` the membrane after reset, ``gXout`` the incoming gradient of a returned trace).
 
 Adjoints (``g`` = dLoss/d; carried backwards in time)::
 
@@ -42,6 +35,7 @@ from typing import Callable
 
 import torch
 
+from .lif_step import LIFParams, LIFStepState, StepBuffers, initial_state, lif_step
 from .surrogates import _SHAPES
 
 Shape = Callable[[torch.Tensor, float], torch.Tensor]
@@ -61,34 +55,34 @@ def _stack_time(steps: list[torch.Tensor]) -> torch.Tensor:
 
 
 class _StepStore:
-    """Collects per-step ``(batch, n)`` results into ``(batch, time, n)`` outputs.
+    """Collects per-step ``(batch, n)`` states into ``(batch, time, n)`` traces (spikes, membrane, ``U``, ``A``).
 
-    Eagerly, each op writes its result straight into a preallocated time-major buffer (``out=``), which saves
-    a stacking copy of every trace. Under ``torch.func.vmap`` ``out=`` is impossible, so results are kept in
-    lists and stacked at the end; both paths run the same ops and give the same numbers.
+    Eagerly, :func:`~robust_snn.core.lif_step.lif_step` writes each kept result straight into a preallocated
+    time-major buffer (``out=``), which saves a stacking copy of every trace. Under ``torch.func.vmap`` ``out=``
+    is impossible, so states are kept in lists and stacked at the end; both paths run the same ops and give the
+    same numbers.
     """
+
+    FIELDS = ("s", "v", "u", "a")  # trace k is LIFStepState field FIELDS[k]
 
     def __init__(self, drive: torch.Tensor, n_outputs: int, keep: tuple[int, ...]) -> None:
         self.direct = not torch._C._functorch.is_batchedtensor(drive)
-        self.dtype = drive.dtype
-        self.keep = keep
+        self.keep = tuple(k for k in keep if k < n_outputs)
+        steps = drive.shape[1]
         if self.direct:
-            shape = (drive.shape[1], drive.shape[0], drive.shape[2])
+            shape = (steps, drive.shape[0], drive.shape[2])
             self.buffers = [drive.new_empty(shape) if k in keep else None for k in range(n_outputs)]
+            views = [b.unbind(0) if b is not None else (None,) * steps for b in self.buffers]
+            views += [(None,) * steps] * (4 - n_outputs)
+            self.steps = [StepBuffers(s=s, v=v, u=u, a=a) for s, v, u, a in zip(*views)]
         else:
+            self.steps = [StepBuffers()] * steps
             self.lists: list[list[torch.Tensor]] = [[] for _ in range(n_outputs)]
 
-    def out(self, k: int, t: int) -> dict[str, torch.Tensor]:
-        return {"out": self.buffers[k][t]} if self.direct and k in self.keep else {}
-
-    def put(self, k: int, t: int, value: torch.Tensor) -> torch.Tensor:
-        if k not in self.keep:
-            return value
-        if self.direct:
-            return self.buffers[k][t]
-        value = value.to(self.dtype)  # spikes come from a comparison as bool
-        self.lists[k].append(value)
-        return value
+    def put(self, state: LIFStepState) -> None:
+        """Keep the step's results (under ``vmap``; eagerly they are already in the buffers)."""
+        for k in self.keep:
+            self.lists[k].append(getattr(state, self.FIELDS[k]))
 
     def result(self) -> list[torch.Tensor | None]:
         if self.direct:
@@ -97,28 +91,19 @@ class _StepStore:
 
 
 def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces):  # noqa: ANN001, ANN202
-    """The forward loop. With ``keep_traces=False`` only spikes are kept (inference: no backward pass will
-    need the membrane and current traces, and writing them out is a third of an ensemble's time)."""
-    batch, _, n = drive.shape
-    u = bias.expand(batch, n)
-    v = torch.zeros_like(u)
-    s = torch.zeros_like(u)
-    a = torch.zeros_like(u)
+    """The forward loop: :func:`~robust_snn.core.lif_step.lif_step` over time, without autograd recording.
+
+    With ``keep_traces=False`` only spikes are kept (inference: no backward pass will need the membrane and
+    current traces, and writing them out is a third of an ensemble's time)."""
     adaptive = rho is not None
-    keep = (0, 1, 2, 3) if keep_traces else (0,)
-    store = _StepStore(drive, 4 if adaptive else 3, keep)
-    for t, d in enumerate(drive.unbind(1)):
-        if w_rec is not None:
-            d = torch.addmm(d, s, w_rec)
-        u = torch.addcmul(d, u, beta, **store.out(2, t))
-        v = torch.addcmul(u, v, alpha)
-        theta = torch.addcmul(threshold, a, kappa) if adaptive else threshold
-        s = store.put(0, t, torch.ge(v, theta, **store.out(0, t)))
-        v = torch.addcmul(v, s, theta, value=-1.0, **store.out(1, t))
-        store.put(1, t, v)
-        store.put(2, t, u)
-        if adaptive:
-            a = store.put(3, t, torch.addcmul(s, a, rho, **store.out(3, t)))
+    params = LIFParams(alpha, beta, threshold, w_rec, rho, kappa)
+    state = initial_state(bias, (drive.shape[0],), adaptive)
+    store = _StepStore(drive, 4 if adaptive else 3, (0, 1, 2, 3) if keep_traces else (0,))
+    put = None if store.direct else store.put
+    for d, buffers in zip(drive.unbind(1), store.steps):
+        state = lif_step(d, state, params, None, buffers)
+        if put is not None:
+            put(state)
     spikes, vmem, us, *adapt = store.result()
     return spikes, vmem, us, (adapt[0] if adaptive else None)
 

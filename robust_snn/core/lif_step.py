@@ -120,7 +120,7 @@ def initial_state(bias: torch.Tensor, lead: tuple[int, ...], adaptive: bool = Fa
     """
     n = bias.shape[-1]
     u = bias.expand(*lead, n)
-    zeros = bias.new_zeros(u.shape)
+    zeros = torch.zeros_like(u)
     return LIFStepState(u, zeros, None, torch.zeros_like(zeros) if adaptive else None)
 
 

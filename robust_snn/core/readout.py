@@ -2,8 +2,8 @@
 
 - :class:`SpikeMeanReadout` (the paper's): ``logits = W mean_t S[t] + b``. Linear, so it equals a dense layer
   applied at every step followed by a mean over time (how it maps onto Rockpool and chips).
-- :class:`LeakyReadout`: a non-spiking current-based leaky integrator per class (the LIF equations of
-  :mod:`robust_snn.core.lif` without threshold), ``logits = mean_t V[t]``. Maps onto a Rockpool ``LIFTorch``
+- :class:`LeakyReadout`: a non-spiking current-based leaky integrator per class (the LIF step of
+  :mod:`robust_snn.core.lif_step` without threshold), ``logits = mean_t V[t]``. Maps onto a Rockpool ``LIFTorch``
   whose threshold is infinite.
 """
 
@@ -14,14 +14,17 @@ import math
 import torch
 from torch import nn
 
-from .lif import _full, decay
-from .parameters import PositiveParameter
+from .lif import _full
+from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step
+from .parameters import Parameter
 
 
 class SpikeMeanReadout(nn.Module):
     """``logits = W mean_t x[t] + b``; ``weight`` ``(classes, n_in)``, ``bias`` ``(classes,)``."""
 
-    param_families = {"weight": "weights", "bias": "biases"}
+    weight = Parameter("weights", ("n_classes", "n_in"), "logit per unit spike rate", "readout weights",
+                       init="U(-4, 4) / sqrt(n_in)")
+    bias = Parameter("biases", ("n_classes",), "logit", "readout bias", init="0")
 
     def __init__(self, n_in: int, n_classes: int, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -37,9 +40,13 @@ class SpikeMeanReadout(nn.Module):
 class LeakyReadout(nn.Module):
     """Non-spiking leaky integrator: ``I = beta (I + W x)``, ``V = alpha V + I + b``, ``logits = mean_t V``."""
 
-    param_families = {"weight": "weights", "bias": "biases", "tau_mem": "taus", "tau_syn": "taus"}
-    tau_mem = PositiveParameter("membrane time constant (s), (classes,)")
-    tau_syn = PositiveParameter("synaptic time constant (s), (classes,)")
+    weight = Parameter("weights", ("n_classes", "n_in"), "membrane units per input spike", "readout weights",
+                       init="U(-4, 4) (1 - mean alpha)(1 - mean beta) / sqrt(n_in)")
+    bias = Parameter("biases", ("n_classes",), "membrane units per step", "readout bias", init="0")
+    tau_mem = Parameter("taus", ("n_classes",), "s", "membrane time constant", constraint="positive",
+                        init="the network's tau_mem (default 0.1 s)")
+    tau_syn = Parameter("taus", ("n_classes",), "s", "synaptic time constant", constraint="positive",
+                        init="the network's tau_syn (default 0.05 s)")
 
     def __init__(
         self,
@@ -64,14 +71,13 @@ class LeakyReadout(nn.Module):
     def membrane(self, x: torch.Tensor) -> torch.Tensor:
         """Membrane trace ``(batch, time, classes)``."""
         alpha, beta, bias = decay(self.dt, self.tau_mem), decay(self.dt, self.tau_syn), self.bias
-        drive = torch.addcmul((1 - beta) * bias, torch.matmul(x, self.weight.t()), beta)
-        u = bias.expand(x.shape[0], self.n_classes)
-        v = torch.zeros_like(u)
+        drive = lif_drive(torch.matmul(x, self.weight.t()), bias, beta)
+        params = LIFParams(alpha, beta, None)  # no threshold: the LIF step without spikes or reset
+        state = initial_state(bias, (x.shape[0],))
         trace = []
         for drive_t in drive.unbind(1):
-            u = torch.addcmul(drive_t, u, beta)
-            v = torch.addcmul(u, v, alpha)
-            trace.append(v)
+            state = lif_step(drive_t, state, params)
+            trace.append(state.v)
         return torch.stack(trace, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
