@@ -46,7 +46,7 @@ from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.devices import evaluate_ensemble
 from robust_snn.distributed import require_ray, run_tasks
 from robust_snn.distributed.ensemble import distributed_ensemble
-from robust_snn.distributed.payload import DataSpec
+from robust_snn.distributed.payload import DataRef
 
 N_IN, N_HID, N_OUT, T = 16, 48, 8, 100
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         from robust_snn.data import load_dataset
 
         data: Any = load_dataset(args.data, "test")
-        shipped: Any = DataSpec(args.data, "test")
+        shipped: Any = DataRef(args.data, "test")
     else:
         g = torch.Generator().manual_seed(0)
         data = shipped = TensorDataset(torch.randn(args.samples, T, N_IN, generator=g) * 2,

@@ -49,12 +49,13 @@ def _save_config(args: argparse.Namespace, output: str | Path | None, is_folder:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core.network import NetworkConfig, SNNClassifier
+    from .core.network import SNNClassifier
     from .data import load_dataset
     from .io.model_file import save_model
     from .training import TrainConfig, fit, make_method
 
-    from .cli_guards import DEFAULT_HIDDEN, check_train_outputs, method_choice, network_settings, train_settings
+    from .cli_guards import check_train_outputs, method_choice, network_settings, train_settings
+    from .training.configure import DataShape, check_fits, check_init, default_network
 
     sections = args.config_data
     check_train_outputs(args)  # no silent overwrite of MODEL, no silent fresh start under --resume
@@ -68,9 +69,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     train_set = load_dataset(args.data, "train")
     val_set = load_dataset(args.data, "val")
-    x0, _ = train_set[0]
-    classes = getattr(train_set, "classes", None)
-    n_classes = len(classes) if classes else 1 + max(int(train_set[i][1]) for i in range(len(train_set)))
+    shape = DataShape.of(train_set)  # input channels, classes, time step
     if args.init is not None:
         from .io.model_file import load_model
 
@@ -80,27 +79,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("--init takes the architecture from the model file; remove --adaptive")
         model = load_model(args.init).train()
         check_data_for_model(args, args.init, train_set, check_classes=False)  # same front end
-        if model.config.n_in != int(x0.shape[-1]) or model.config.n_classes != n_classes:
-            raise ConfigError(f"{args.init} maps {model.config.n_in} channels to {model.config.n_classes} classes, "
-                              f"but {args.data} has {int(x0.shape[-1])} channels and {n_classes} classes")
-    else:
-        # Default architecture: one recurrent layer of 48 CuBa-LIF neurons. With 16 inputs that is a fan-in of
-        # 63: it fits DYNAP-SE2 (64) and Xylo Audio 2 (63), so the default model can be bundled for both.
-        net_dict = {"n_in": int(x0.shape[-1]), "n_classes": n_classes, "seed": train_config.seed,
-                    "hidden": list(DEFAULT_HIDDEN), "recurrent": True, **network}
-        if getattr(train_set, "dt", None) and "dt" not in sections.get("network", {}):
-            net_dict["dt"] = float(train_set.dt)
-        if args.adaptive:
-            net_dict["adaptive"] = True
-        if device:  # the default width shrinks to what the chip holds; a chosen one is checked below
-            from .training.device_aware import size_for_device
-
-            net_dict = size_for_device(net_dict, device, DEFAULT_HIDDEN[0], explicit_hidden="hidden" in network)
-        model = SNNClassifier(NetworkConfig.from_dict(net_dict))
-    if device:
-        from .training.device_aware import check_fits
-
-        check_fits(model, device)
+        check_init(model, shape, args.init, args.data)  # same input channels and classes
+        if device:
+            check_fits(model, device)
+    else:  # sized for the chip line when training for one; a network that does not fit it is refused
+        network = {**network, "adaptive": True} if args.adaptive else network
+        model = SNNClassifier(default_network(shape, seed=train_config.seed, device=device, network=network))
 
     out = Path(args.out)
     checkpoint = out.with_name(out.name + ".ckpt")
@@ -118,7 +102,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     effective = {"network": model.config.to_dict(), "train": train_config.__dict__, "method": method.describe()}
     frontend = getattr(train_set, "frontend", None)
     save_model(out, result.model, method=method.describe(), data=args.data, training=effective["train"],
-               history=result.history, classes=list(classes) if classes else None,
+               history=result.history, classes=list(shape.classes) if shape.classes else None,
                front_end=frontend.to_dict() if frontend is not None else None)
     run_options = {k: v for k, v in options_of(args.subparser, args).items() if k not in NOT_SAVED}
     write_effective_config(config_path_for(out), "train", {"train": {**run_options, **effective["train"]},

@@ -7,7 +7,8 @@
   beside ``[method] name = "standard"``; ``[train] hidden`` beside ``[network] hidden``). The command line
   still wins over the file (README: "an option given on the command line wins"); when ``--method`` replaces
   the file's method, the file's ``[method]`` hyperparameters (which belong to the other method) are dropped
-  with a note.
+  with a note. The merging itself is the library's (:mod:`robust_snn.training.configure`); this module turns
+  the parsed flags into its overrides.
 - **train's outputs**: an existing MODEL is not overwritten without ``--force``; ``--resume`` without a
   checkpoint is an error naming the checkpoint looked for; Ctrl-C says what was saved and the exact command
   that continues (exit status 130).
@@ -26,12 +27,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .config import ConfigError
 
-NETWORK_FLAGS = ("hidden", "recurrent", "readout")  # [network] keys that train also takes as options
-TRAIN_FLAGS = ("batch_size", "lr")  # TrainConfig fields that train also takes as options
 # Options not saved in the [train] section of the effective configuration: their resolved value is saved in
 # [train] / [network] under the config key, or they concern this invocation only (overwrite, resume).
 NOT_SAVED = ("epochs", "seed", "batch-size", "lr", "hidden", "recurrent", "readout", "resume", "force")
-DEFAULT_HIDDEN = (48,)  # one layer; with 16 inputs a fan-in of 63 fits DYNAP-SE2 (64) and Xylo Audio 2 (63)
 
 
 def run_as_command(main: Callable[[], Any], prog: str | None = None) -> None:
@@ -65,6 +63,7 @@ def add_data_check_options(p: argparse.ArgumentParser, other_data: bool = True) 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """train's flags for the common settings and its output guards; every default shown in ``--help``."""
     from .core.network import READOUTS, NetworkConfig
+    from .training.configure import DEFAULT_HIDDEN
     from .training.trainer import TrainConfig
 
     train, net = TrainConfig(), NetworkConfig()
@@ -85,50 +84,38 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                         f"([train] lr; default: {train.lr})")
 
 
-def _conflict(config: Any, first: str, a: Any, second: str, b: Any) -> ConfigError:
-    return ConfigError(f"{config}: {first} = {a!r} conflicts with {second} = {b!r}; keep one of them")
-
-
 def train_settings(args: argparse.Namespace, sections: Mapping[str, Any]) -> dict[str, Any]:
-    """The TrainConfig fields: ``[train]`` (either key spelling), then the command line's flags."""
-    from .training.trainer import TrainConfig
+    """The TrainConfig fields: ``[train]`` (either key spelling), then the command line's flags
+    (:func:`robust_snn.training.configure.train_settings`)."""
+    from .training.configure import TRAIN_FLAGS, train_settings as merged
 
-    fields = TrainConfig.__dataclass_fields__
-    out = {k.replace("-", "_"): v for k, v in sections.get("train", {}).items() if k.replace("-", "_") in fields}
-    for name in ("epochs", "seed", *TRAIN_FLAGS):
-        if getattr(args, name, None) is not None:
-            out[name] = getattr(args, name)
-    return out
+    return merged(sections, {name: getattr(args, name, None) for name in TRAIN_FLAGS})
 
 
 def method_choice(args: argparse.Namespace, sections: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``(method name, [method] hyperparameters)``; a file naming two methods is an error (see module doc)."""
-    section = dict(sections.get("method", {}))
-    in_file = section.pop("name", None)
-    in_train = sections.get("train", {}).get("method")
-    if in_train is not None and in_file is not None and in_train != in_file:
-        raise _conflict(args.config, "[train] method", in_train, "[method] name", in_file)
-    if args.method is not None and in_file is not None and args.method != in_file:
-        dropped = sorted(k for k in section if k != "device")
-        if dropped:
-            print(f"robust-snn train: note: --method {args.method} replaces [method] name = {in_file!r} of "
-                  f"{args.config}; its hyperparameters ({', '.join(dropped)}) are not used", file=sys.stderr)
-        section = {k: v for k, v in section.items() if k == "device"}
-    return args.method or in_file or "standard", section
+    """``(method name, [method] hyperparameters)``; a file naming two methods is an error, and the file's
+    hyperparameters that ``--method`` makes unused are named in a note (:func:`robust_snn.training.configure.
+    method_choice`)."""
+    from .training.configure import method_choice as chosen
+
+    name, section, dropped = chosen(sections, args.method, args.config)
+    if dropped:
+        print(f"robust-snn train: note: --method {args.method} replaces [method] name = "
+              f"{sections['method']['name']!r} of {args.config}; its hyperparameters ({', '.join(dropped)}) are not "
+              "used", file=sys.stderr)
+    return name, section
 
 
 def network_settings(args: argparse.Namespace, sections: Mapping[str, Any]) -> dict[str, Any]:
-    """``[network]`` with train's network flags applied (the command line wins); ``[train] hidden`` beside a
-    different ``[network] hidden`` is an error."""
-    network = dict(sections.get("network", {}))
-    in_train = sections.get("train", {})
-    for name in NETWORK_FLAGS:
-        if name in in_train and name in network and in_train[name] != network[name]:
-            raise _conflict(args.config, f"[train] {name}", in_train[name], f"[network] {name}", network[name])
-        if getattr(args, name, None) is not None:
-            network[name] = getattr(args, name)
+    """``[network]`` with train's network flags applied (the command line wins; :func:`robust_snn.training.
+    configure.network_settings`); with ``--init`` (the architecture comes from the model file) they are an
+    error."""
+    from .training.configure import NETWORK_FLAGS, network_settings as merged
+
+    flags = {name: getattr(args, name, None) for name in NETWORK_FLAGS}
+    network = merged(sections, flags, args.config)
     if getattr(args, "init", None) is not None:
-        given = [f"--{n}" for n in NETWORK_FLAGS if getattr(args, n, None) is not None]
+        given = [f"--{n}" for n, v in flags.items() if v is not None]
         if given:
             raise ConfigError(f"--init takes the architecture from the model file; remove {', '.join(given)}")
     return network

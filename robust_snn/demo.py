@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .core.network import NetworkConfig, SNNClassifier
+from .core.network import SNNClassifier
 from .data import load_dataset
 from .data.splits import strided_subset
 from .devices import load_profile
@@ -36,12 +36,13 @@ from .readiness.report import model_analysis, summary_table, write_report
 from .readiness.scorecard import score_card
 from .readiness.table import print_cards
 from .training import TrainConfig, fit, make_method
+from .training.configure import default_network
 
 
 @dataclass(frozen=True)
 class DemoPlan:
     epochs: int
-    hidden: int
+    hidden: int | None  # None: the default network's width for BUNDLE_DEVICE (training.configure.default_network)
     chips: int
     profiles: tuple[str, ...]
     robust_method: str
@@ -50,8 +51,9 @@ class DemoPlan:
     scoring_cost: float  # scoring, reports and export time / standard training time (measured)
 
 
-# 48 recurrent neurons: fan-in 16 + 48 = 64, the DYNAP-SE2 limit, so the resource check passes.
-FULL = DemoPlan(epochs=12, hidden=48, chips=100, profiles=("gaussian-20", "dynapse2", "rram", "pcm"),
+BUNDLE_DEVICE = "dynapse2"  # the robust network is bundled for it, so both networks are built to fit it
+# The default network (hidden=None): 48 recurrent neurons, fan-in 16 + 48 - 1 = 63 <= 64, the DYNAP-SE2 limit.
+FULL = DemoPlan(epochs=12, hidden=None, chips=100, profiles=("gaussian-20", "dynapse2", "rram", "pcm"),
                 robust_method="adversarial", train_subset=None, robust_cost=12.0, scoring_cost=5.3)
 QUICK = DemoPlan(epochs=4, hidden=32, chips=16, profiles=("gaussian-20", "dynapse2", "rram"),
                  robust_method="adversarial-warm", train_subset=2048, robust_cost=2.5, scoring_cost=15.0)
@@ -72,7 +74,8 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     start = time.perf_counter()
     train = strided_subset(load_dataset("synth-kws", "train"), plan.train_subset)
     val, test = load_dataset("synth-kws", "val"), load_dataset("synth-kws", "test")
-    config = NetworkConfig(n_in=16, hidden=(plan.hidden,), n_classes=8, recurrent=True, seed=seed)
+    config = default_network(test, seed=seed, device=BUNDLE_DEVICE,  # 16 -> recurrent LIF -> 8, dt of the data
+                             network={"hidden": [plan.hidden]} if plan.hidden is not None else None)
     train_config = TrainConfig(epochs=plan.epochs, lr=2e-3, seed=seed)
     models: dict[str, SNNClassifier] = {}
     facts: dict[str, dict[str, Any]] = {}  # training facts the advice reads (method, history)
@@ -128,7 +131,8 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
                                     title=f"Deployment readiness on {profile_name}", analysis=analysis,
                                     sensitivity_xmax=xmax, where=f"the demo folder ({out})"))
     index = ["# robust-snn demo", "", f"Seed {seed}; {'quick' if quick else 'full'} run; "
-             f"{plan.epochs} epochs, 16 -> {plan.hidden} recurrent LIF -> 8; robust method `{plan.robust_method}`; "
+             f"{plan.epochs} epochs, {config.n_in} -> {config.hidden[0]} recurrent LIF -> {config.n_classes}; "
+             f"robust method `{plan.robust_method}`; "
              f"{plan.chips} chips per profile. Every profile's report has the same analysis: table, advice, "
              "per-chip histogram, sensitivity on that device, and the device-independent Gaussian sweep and loss "
              "landscapes.", "", "## All profiles", ""] + summary_table(cards)
@@ -143,8 +147,8 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     index += ["", "## Reports", ""] + [f"- [{p.parent.name}]({p.parent.name}/report.md)" for p in reports]
     write_bytes_atomic(report_dir / "README.md", "\n".join(index).encode())
     write_json_atomic(out / "scorecards.json", cards)
-    write_bundle(out / "robust.bundle.rsnn", out / "robust.rsnn", load_profile("dynapse2"),
-                 next(c for c in cards if c["model"] == "robust" and c["device"] == "dynapse2"))
+    write_bundle(out / "robust.bundle.rsnn", out / "robust.rsnn", load_profile(BUNDLE_DEVICE),
+                 next(c for c in cards if c["model"] == "robust" and c["device"] == BUNDLE_DEVICE))
     write_nir(out / "robust.nir", models["robust"])
     seconds = time.perf_counter() - start
     phases["reports_and_export"] = seconds - sum(phases.values())

@@ -21,7 +21,7 @@ from robust_snn.devices import load_profile, resource_violations
 from robust_snn.devices.limits import largest_hidden
 from robust_snn.readiness.scorecard import profile_attack_scale
 from robust_snn.training import TrainConfig, fit, make_method
-from robust_snn.training.device_aware import size_for_device
+from robust_snn.training.configure import size_for_device
 
 from conftest import make_pattern_data
 

@@ -10,7 +10,7 @@ from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.devices import ChipCounts, count_correct, evaluate_ensemble, load_profile, merge_counts
 from robust_snn.distributed.ensemble import chip_ranges, distributed_ensemble
 from robust_snn.distributed.payload import (
-    DataSpec, ProfileText, pack_model, pack_profile, unpack_data, unpack_model, unpack_profile,
+    DataRef, ProfileText, pack_model, pack_profile, unpack_data, unpack_model, unpack_profile,
 )
 
 
@@ -70,7 +70,7 @@ def test_a_profile_file_travels_as_its_toml_text(tmp_path):
 
 
 def test_a_data_spec_is_loaded_where_the_task_runs():
-    a = unpack_data(DataSpec("synth-kws", "val"))
-    assert unpack_data(DataSpec("synth-kws", "val")) is a  # loaded once per process
+    a = unpack_data(DataRef("synth-kws", "val"))
+    assert unpack_data(DataRef("synth-kws", "val")) is a  # loaded once per process
     x, label = a[0]
     assert x.shape[-1] == 16 and 0 <= int(label) < 8

@@ -34,12 +34,18 @@ Profiles are validated when loaded: a missing, negative or wrongly typed field r
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import ConfigError, build_dataclass, load_toml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 from .model import MismatchModel
 from .stage import Stage, build_stage
 
@@ -85,6 +91,9 @@ class DeviceProfile:
     limits: ResourceLimits = field(default_factory=ResourceLimits)
     stages: tuple[Stage, ...] = ()
     path: str | None = None
+    text: str | None = field(default=None, compare=False, repr=False)
+    """The TOML text the profile was read from (``None``: built in memory): what a deployment bundle records
+    and a distributed task ships (:func:`profile_from_text` rebuilds the profile from it)."""
 
     def mismatch_model(self) -> MismatchModel:
         return MismatchModel(self.stages, name=self.name)
@@ -95,8 +104,9 @@ class DeviceProfile:
                 "source": self.source, "limits": limits, "stages": [s.describe() for s in self.stages]}
 
 
-def build_profile(data: Mapping[str, Any], where: str = "profile", path: str | None = None) -> DeviceProfile:
-    """Validate a profile mapping (as read from TOML) and build it; errors name the field."""
+def build_profile(data: Mapping[str, Any], where: str = "profile", path: str | None = None,
+                  text: str | None = None) -> DeviceProfile:
+    """Validate a profile mapping (as read from TOML, ``text``) and build it; errors name the field."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where} must be a table, got {data!r}")
     where = str(data.get("name", where)) if isinstance(data.get("name"), str) else where
@@ -113,9 +123,19 @@ def build_profile(data: Mapping[str, Any], where: str = "profile", path: str | N
     if not isinstance(raw_stages, list):
         raise ConfigError(f"{where}.stages must be a list of tables ([[stages]]), got {raw_stages!r}")
     stages = tuple(build_stage(s, f"{where}.stages[{i}]") for i, s in enumerate(raw_stages))
-    profile = DeviceProfile(data["name"], data["family"], data["description"], data["source"], limits, stages, path)
+    profile = DeviceProfile(data["name"], data["family"], data["description"], data["source"], limits, stages, path,
+                            text)
     profile.mismatch_model()  # checks the stage order now, not at first use
     return profile
+
+
+def profile_from_text(text: str, where: str = "profile", path: str | None = None) -> DeviceProfile:
+    """A profile from its TOML text (:attr:`DeviceProfile.text`); errors name ``where``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    return build_profile(data, where, path=path, text=text)
 
 
 def _builtin_dir():  # noqa: ANN202
@@ -132,14 +152,14 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
     text = str(name_or_path)
     if text in list_profiles():
         resource = _builtin_dir().joinpath(f"{text}.toml")
-        with resources.as_file(resource) as file:
-            profile = build_profile(load_toml(file), text, path=f"<builtin>/{text}.toml")
+        profile = profile_from_text(resource.read_text(), text, path=f"<builtin>/{text}.toml")
         if profile.name != text:
             raise ConfigError(f"built-in profile file {text}.toml names itself {profile.name!r}")
         return profile
     path = Path(text)
     if path.suffix == ".toml" or path.exists():
-        return build_profile(load_toml(path), path.stem, path=str(path))
+        data = load_toml(path)  # errors name the file
+        return build_profile(data, path.stem, path=str(path), text=path.read_text())
     raise ConfigError(f"unknown device profile {text!r}; built-in: {', '.join(list_profiles())} (or a path to a .toml)")
 
 
@@ -152,4 +172,5 @@ def describe_profiles() -> list[dict[str, str]]:
     return rows
 
 
-__all__ = ["DeviceProfile", "ResourceLimits", "build_profile", "describe_profiles", "list_profiles", "load_profile"]
+__all__ = ["DeviceProfile", "ResourceLimits", "build_profile", "describe_profiles", "list_profiles", "load_profile",
+           "profile_from_text"]

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from ..config import ConfigError
 from ..devices import ChipCounts, DeviceProfile, EnsembleResult, MismatchModel, count_correct, merge_counts
 from .backend import run_tasks
-from .payload import DataSpec, ProfileText, pack_model, pack_profile, unpack_data, unpack_model, unpack_profile
+from .payload import DataRef, ProfileText, pack_model, pack_profile, unpack_data, unpack_model, unpack_profile
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class EnsembleJob:
 
     model: bytes | nn.Module
     profile: ProfileText | DeviceProfile | MismatchModel
-    data: DataSpec | Dataset
+    data: DataRef | Dataset
     seed: int
     chunk_size: int
     batch_size: int
@@ -70,7 +70,7 @@ def _profile_name(profile: DeviceProfile | MismatchModel) -> str:
 def distributed_ensemble(
     model: nn.Module,
     profile: DeviceProfile | MismatchModel | str | Path,
-    data: Dataset | DataSpec,
+    data: Dataset | DataRef,
     n_chips: int = 100,
     seed: int = 0,
     chunk_size: int = 32,
@@ -88,7 +88,7 @@ def distributed_ensemble(
 ) -> EnsembleResult:
     """:func:`robust_snn.devices.evaluate_ensemble`, with chip ranges run as tasks on ``backend``.
 
-    ``data`` is a :class:`DataSpec` (each worker loads it; nothing but the spec is shipped) or a data set
+    ``data`` is a :class:`DataRef` (each worker loads it; nothing but the spec is shipped) or a data set
     (shipped once). Same arguments, same :class:`EnsembleResult`, whatever the backend and ``chips_per_task``.
     ``on_result(index, counts)`` sees each range as it finishes (progress, checkpoints). ``accelerator`` is
     resolved by each task where it runs (``None``: the CPU); the chips are the same wherever they run.

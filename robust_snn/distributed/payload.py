@@ -3,10 +3,10 @@
 Workers may be other machines with their own copy of the package but none of this process's memory or files,
 so each part travels in the smallest form that rebuilds it exactly:
 
-- **model**: our networks (:class:`~robust_snn.core.network.SNNClassifier`) as safetensors bytes of the state
-  dict with the architecture JSON in the header, the format of model files (no pickle, bit-exact tensors, a
-  few kB to a few MB, with the model files' SHA-256 content checksum, verified on arrival); any other
-  ``nn.Module`` (Rockpool, snntorch) as the pickled module.
+- **model**: our networks (:class:`~robust_snn.core.network.SNNClassifier`) as the bytes of their model file
+  (:func:`robust_snn.io.model_file.model_to_bytes`: no pickle, bit-exact tensors, a few kB to a few MB), read
+  back with every check a model file gets (SHA-256 content checksum, size limits, architecture, each tensor's
+  name, shape and dtype); any other ``nn.Module`` (Rockpool, snntorch) as the pickled module.
 - **profile**: a profile read from TOML (built-in or a file) as its TOML text, so a worker does not need the
   file; a profile built in memory, or a bare :class:`~robust_snn.devices.MismatchModel`, pickled.
 - **data**: a data spec and split (``("synth-kws", "test")``); each worker process loads it once and keeps
@@ -17,68 +17,29 @@ so each part travels in the smallest form that rebuilds it exactly:
 from __future__ import annotations
 
 import functools
-import json
-import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..core.network import NetworkConfig, SNNClassifier
-from ..devices import DeviceProfile, MismatchModel, build_profile, load_profile
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-_ARCH_KEY = "architecture"
+from ..core.network import SNNClassifier
+from ..devices import DeviceProfile, MismatchModel, load_profile
+from ..devices.profiles import profile_from_text
+from ..io.model_file import model_from_bytes, model_to_bytes
 
 
 def pack_model(model: nn.Module) -> bytes | nn.Module:
-    """Safetensors bytes (state dict + architecture) of our networks; any other module as itself."""
-    if not isinstance(model, SNNClassifier):
-        return model
-    from safetensors.torch import save
-
-    from ..io.tensors import DIGEST_KEY, content_digest
-
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    arch = model.config.to_dict()
-    digest = content_digest(tensors, json.dumps(arch, sort_keys=True))
-    return save(tensors, metadata={_ARCH_KEY: json.dumps({**arch, DIGEST_KEY: digest}, sort_keys=True)})
+    """The model file bytes of our networks; any other module as itself."""
+    return model_to_bytes(model) if isinstance(model, SNNClassifier) else model
 
 
 def unpack_model(packed: bytes | nn.Module) -> nn.Module:
-    """The model :func:`pack_model` packed, in eval mode."""
+    """The model :func:`pack_model` packed, in eval mode; damaged or inconsistent bytes raise
+    :class:`~robust_snn.io.tensors.FileFormatError` naming the shipped model and what is wrong."""
     if isinstance(packed, nn.Module):
         return packed.eval()
-    from safetensors.torch import load
-
-    from ..io.model_file import load_state_strict
-    from ..io.tensors import DIGEST_KEY, FileFormatError, content_digest
-
-    # safetensors layout: 8-byte little-endian header length, then the JSON header with our metadata.
-    header_len = int.from_bytes(packed[:8], "little")
-    meta = json.loads(packed[8:8 + header_len]).get("__metadata__", {})
-    tensors, arch = load(packed), json.loads(meta[_ARCH_KEY])
-    digest = arch.pop(DIGEST_KEY, None)  # the model files' checksum (one metadata key: deterministic bytes)
-    if digest != content_digest(tensors, json.dumps(arch, sort_keys=True)):
-        raise FileFormatError("the shipped model arrived damaged: its content does not match its SHA-256 checksum")
-    model = SNNClassifier(NetworkConfig.from_dict(arch, _ARCH_KEY))
-    load_state_strict(model, tensors, "shipped model")
-    return model.eval()
-
-
-def profile_toml(profile: DeviceProfile) -> str | None:
-    """The TOML text ``profile`` was read from (built-in or a file), ``None`` when it was built in memory."""
-    path = profile.path or ""
-    if path.startswith("<builtin>/"):
-        return resources.files("robust_snn.devices").joinpath("profiles", path.split("/", 1)[1]).read_text()
-    return Path(path).read_text() if path and Path(path).is_file() else None
+    return model_from_bytes(packed, "the shipped model")[0]
 
 
 @dataclass(frozen=True)
@@ -94,8 +55,7 @@ def pack_profile(profile: DeviceProfile | MismatchModel | str | Path) -> Profile
     if isinstance(profile, (str, Path)):
         profile = load_profile(profile)
     if isinstance(profile, DeviceProfile):
-        text = profile_toml(profile)
-        return ProfileText(text, profile.path) if text is not None else profile
+        return ProfileText(profile.text, profile.path) if profile.text is not None else profile
     return profile
 
 
@@ -107,21 +67,21 @@ def unpack_profile(packed: ProfileText | DeviceProfile | MismatchModel) -> Devic
 
 @functools.lru_cache(maxsize=8)
 def _profile_from_text(text: str, path: str | None) -> DeviceProfile:
-    where = Path(path).stem if path else "profile"
-    return build_profile(tomllib.loads(text), where, path=path)
+    return profile_from_text(text, Path(path).stem if path else "profile", path=path)
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    """A data set named by its spec (``KIND[:PATH][?...]``) and split, loaded where the task runs."""
+class DataRef:
+    """A data set named by its spec (``KIND[:PATH][?...]``, the text that :class:`robust_snn.data.DataSpec`
+    parses) and split, loaded where the task runs."""
 
     spec: str
     split: str = "test"
 
 
-def unpack_data(data: DataSpec | Dataset) -> Dataset:
-    """The data set: loaded once per worker process for a :class:`DataSpec`, else ``data`` itself."""
-    return _load(data.spec, data.split) if isinstance(data, DataSpec) else data
+def unpack_data(data: DataRef | Dataset) -> Dataset:
+    """The data set: loaded once per worker process for a :class:`DataRef`, else ``data`` itself."""
+    return _load(data.spec, data.split) if isinstance(data, DataRef) else data
 
 
 @functools.lru_cache(maxsize=4)
@@ -131,5 +91,5 @@ def _load(spec: str, split: str) -> Dataset:
     return load_dataset(spec, split)
 
 
-__all__ = ["DataSpec", "ProfileText", "pack_model", "pack_profile", "profile_toml", "unpack_data", "unpack_model",
+__all__ = ["DataRef", "ProfileText", "pack_model", "pack_profile", "unpack_data", "unpack_model",
            "unpack_profile"]

@@ -14,7 +14,6 @@ cannot hold the network would be a file nobody can deploy.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,6 @@ from ..devices import DeviceProfile, resource_violations
 from ..io.model_file import read_model, save_model
 
 BUNDLE_KEY = "bundle"
-
-
-def _profile_text(profile: DeviceProfile) -> str:
-    path = profile.path or ""
-    if path.startswith("<builtin>/"):
-        return resources.files("robust_snn.devices").joinpath("profiles", path.split("/", 1)[1]).read_text()
-    return Path(path).read_text() if path and Path(path).is_file() else ""
 
 
 def require_fit(model: nn.Module, profile: DeviceProfile, name: str) -> None:
@@ -61,7 +53,7 @@ def write_bundle(path: str | Path, model_path: str | Path, profile: DeviceProfil
             value.copy_(leaves[name].to(value.dtype))
     section = {
         "device": {"name": profile.name, "family": profile.family, "description": profile.description,
-                   "source": profile.source, "profile_toml": _profile_text(profile)},
+                   "source": profile.source, "profile_toml": profile.text or ""},
         "weights": "programmed values of the device (quantised / mapped), in physical units",
         "source_model": Path(model_path).name,  # the file name only: the same bundle wherever it is built
         "score_card": score_card,

@@ -18,7 +18,7 @@ from .._version import __version__
 from ..config import ConfigError
 from ..core.network import NetworkConfig, SNNClassifier
 from .limits import check_shapes
-from .tensors import FileFormatError, load_tensors, save_tensors
+from .tensors import FileFormatError, load_tensors, save_tensors, tensors_from_bytes, tensors_to_bytes
 
 MODEL_FORMAT = "robust-snn-model"
 FORMAT_VERSION = 1
@@ -41,6 +41,13 @@ def save_model(path: str | Path, model: SNNClassifier, **info: Any) -> None:
     if not isinstance(model, SNNClassifier):
         raise TypeError(f"save_model stores SNNClassifier networks, got {type(model).__name__}")
     save_tensors(path, dict(model.state_dict()), model_metadata(model, **info))
+
+
+def model_to_bytes(model: SNNClassifier, **info: Any) -> bytes:
+    """The bytes of the model file :func:`save_model` would write (to send a model to another process)."""
+    if not isinstance(model, SNNClassifier):
+        raise TypeError(f"model_to_bytes stores SNNClassifier networks, got {type(model).__name__}")
+    return tensors_to_bytes(dict(model.state_dict()), model_metadata(model, **info))
 
 
 def load_state_strict(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
@@ -74,24 +81,36 @@ def architecture_shapes(config: NetworkConfig) -> list[tuple[str, tuple[int, ...
     return shapes
 
 
-def read_model(path: str | Path) -> tuple[SNNClassifier, dict[str, Any]]:
-    """``(model, metadata)`` from a model file; the model is in eval mode."""
-    tensors, meta = load_tensors(path, MODEL_FORMAT)
+def _model(tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str) -> SNNClassifier:
+    """The network a model file's tensors and metadata describe, every check passed; in eval mode."""
     if meta.get("format_version") != FORMAT_VERSION:
-        raise FileFormatError(f"{path}: unsupported model format version {meta.get('format_version')!r}")
+        raise FileFormatError(f"{source}: unsupported model format version {meta.get('format_version')!r}")
     if meta.get("kind") != "SNNClassifier":
-        raise FileFormatError(f"{path}: unknown model kind {meta.get('kind')!r}")
+        raise FileFormatError(f"{source}: unknown model kind {meta.get('kind')!r}")
     try:
         config = NetworkConfig.from_dict(meta.get("architecture", {}), "architecture")
     except ConfigError as exc:
-        raise FileFormatError(f"{path}: {exc}") from None
-    check_shapes(architecture_shapes(config), f"{path} (architecture)", FileFormatError)
+        raise FileFormatError(f"{source}: {exc}") from None
+    check_shapes(architecture_shapes(config), f"{source} (architecture)", FileFormatError)
     bad = sorted(name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
     if bad:
-        raise FileFormatError(f"{path}: non-finite values (NaN or inf) in {', '.join(bad)}")
+        raise FileFormatError(f"{source}: non-finite values (NaN or inf) in {', '.join(bad)}")
     model = SNNClassifier(config)
-    load_state_strict(model, tensors, str(path))
-    return model.eval(), meta
+    load_state_strict(model, tensors, source)
+    return model.eval()
+
+
+def read_model(path: str | Path) -> tuple[SNNClassifier, dict[str, Any]]:
+    """``(model, metadata)`` from a model file; the model is in eval mode."""
+    tensors, meta = load_tensors(path, MODEL_FORMAT)
+    return _model(tensors, meta, str(path)), meta
+
+
+def model_from_bytes(data: bytes, source: str) -> tuple[SNNClassifier, dict[str, Any]]:
+    """:func:`read_model` for the bytes of :func:`model_to_bytes`, with the same checks (``source`` names them
+    in errors)."""
+    tensors, meta = tensors_from_bytes(data, source, MODEL_FORMAT)
+    return _model(tensors, meta, source), meta
 
 
 def load_model(path: str | Path) -> SNNClassifier:

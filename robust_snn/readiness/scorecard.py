@@ -140,9 +140,9 @@ def score_card(
                                      batch_size=batch_size, progress=progress)
     else:
         from ..distributed.ensemble import distributed_ensemble
-        from ..distributed.payload import DataSpec
+        from ..distributed.payload import DataRef
 
-        shipped = DataSpec(data_spec, data_split) if data_spec is not None else data
+        shipped = DataRef(data_spec, data_split) if data_spec is not None else data
         ensemble = distributed_ensemble(model, profile, shipped, n_chips=n_chips, seed=seed, chunk_size=chunk_size,
                                         batch_size=batch_size, progress=progress, backend=backend, address=address,
                                         accelerator=None if isinstance(accelerator, torch.device) else accelerator)

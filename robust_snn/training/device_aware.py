@@ -37,8 +37,8 @@ score card attacks with, recomputed from the model at the first batch of every e
 training seed), and the attack starts from the batch's chip (its relative deviation from ``q``, projected into
 the box) instead of a small random point.
 
-**Sizes.** :func:`size_for_device` picks a default hidden width the chip can hold; :func:`check_fits` refuses a
-network that does not fit, naming the limit.
+**Sizes.** The network trained for a chip is sized to fit it, and refused when it does not, in
+:mod:`robust_snn.training.configure` (:func:`~robust_snn.training.configure.default_network`).
 """
 
 from __future__ import annotations
@@ -46,15 +46,13 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
 
-from ..config import ConfigError
 from ..core.parameters import parameter_families
 from ..devices.ensemble import model_dt
-from ..devices.limits import largest_hidden, resource_violations
 from ..devices.profiles import DeviceProfile, load_profile
 from ..devices.seeding import derive_seed
 
@@ -156,32 +154,4 @@ class DeviceChips:
         return start
 
 
-def size_for_device(network: Mapping[str, Any], profile: str | Path | DeviceProfile, default_hidden: int,
-                    explicit_hidden: bool) -> dict[str, Any]:
-    """The ``[network]`` table with, unless the user chose it, a hidden width that fits the chip:
-    ``min(default_hidden, largest that fits)`` (:func:`~robust_snn.devices.limits.largest_hidden`)."""
-    profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
-    out = dict(network)
-    hidden = list(out.get("hidden", [default_hidden]))
-    largest = largest_hidden(profile.limits, int(out["n_in"]), int(out["n_classes"]), bool(out.get("recurrent")))
-    if not explicit_hidden and largest is not None and len(hidden) == 1:
-        out["hidden"] = [min(hidden[0], largest)]
-    return out
-
-
-def check_fits(model: nn.Module, profile: str | Path | DeviceProfile) -> None:
-    """A ``ConfigError`` naming every limit of the chip the model exceeds (training for a chip the network
-    cannot be deployed on would waste the run: the bundle export refuses it too)."""
-    profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
-    violations = resource_violations(model, profile.limits)
-    if violations:
-        config = getattr(model, "config", None)
-        hint = ""
-        if config is not None and len(getattr(config, "hidden", ())) == 1:
-            largest = largest_hidden(profile.limits, config.n_in, config.n_classes, config.recurrent)
-            hint = f"; at most {largest} hidden neurons fit" if largest is not None else ""
-        raise ConfigError(f"the network does not fit {profile.name}: {'; '.join(violations)}{hint} "
-                          f"(or train without --device)")
-
-
-__all__ = ["ChipDraw", "DeviceChips", "check_fits", "size_for_device"]
+__all__ = ["ChipDraw", "DeviceChips"]
