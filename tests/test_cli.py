@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import robust_snn
 from robust_snn.cli import main
 
@@ -68,7 +70,21 @@ def test_devices_lists_every_builtin_profile_with_a_source():
 def test_evaluate_writes_the_readiness_json_and_a_report_deterministically(tmp_path):
     import json
 
-    model = SNNClassifier_file(tmp_path)
+    import torch
+
+    from robust_snn.core import NetworkConfig, SNNClassifier
+
+    # A network that answers class 0 whatever it hears: its readout is all zeros, so every logit is 0 and argmax
+    # takes the first (on every chip too: relative mismatch keeps a zero at zero). Its accuracy is the share of
+    # class 0 in the split, never above the majority-class rate: not clearly above chance, so "not-ready".
+    constant = SNNClassifier(NetworkConfig(n_in=16, hidden=(8,), n_classes=8, seed=0))
+    with torch.no_grad():
+        constant.readout.weight.zero_()
+        constant.readout.bias.zero_()
+    model = tmp_path / "constant.rsnn"
+    robust_snn.save_model(model, constant)
+    labels = [int(y) for _, y in robust_snn.load_dataset("synth-kws", "test")]
+    share_of_class_0 = labels.count(0) / len(labels)
     outs = []
     for i in range(2):
         proc = run("evaluate", str(model), "--data", "synth-kws", "--device", "gaussian-10", "--chips", "3",
@@ -77,7 +93,10 @@ def test_evaluate_writes_the_readiness_json_and_a_report_deterministically(tmp_p
         outs.append((tmp_path / f"card{i}.json").read_bytes())
     assert outs[0] == outs[1]
     card = json.loads(outs[0])
-    assert card["n_chips"] == 3 and card["grade"] in ("ready", "marginal", "not-ready")
+    assert card["n_chips"] == 3
+    assert card["nominal_accuracy"] == pytest.approx(share_of_class_0)
+    assert card["per_chip_accuracy"] == pytest.approx([share_of_class_0] * 3)
+    assert card["grade"] == "not-ready"
     assert (tmp_path / "rep" / "report.md").exists() and (tmp_path / "rep" / "per_chip_histogram.png").exists()
 
 
