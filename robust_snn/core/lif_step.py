@@ -144,27 +144,28 @@ def lif_step(d: torch.Tensor, state: LIFStepState, p: LIFParams, spike: SpikeFun
     function (:meth:`~robust_snn.core.surrogates.Surrogate.function`) lets autograd differentiate the step.
     ``out``: :class:`StepBuffers` to write into (no autograd through them).
     """
-    if p.w_rec is not None and state.s is not None:  # S_0 = 0: nothing to add at the first step
-        d = _add_recurrent(d, state.s, p.w_rec, out.d)
-    u = torch.addcmul(d, state.u, p.beta) if out.u is None else torch.addcmul(d, state.u, p.beta, out=out.u)
-    v = torch.addcmul(u, state.v, p.alpha) if out.v is None else torch.addcmul(u, state.v, p.alpha, out=out.v)
-    if p.threshold is None:  # non-spiking integrator
+    alpha, beta, threshold, w_rec, rho, kappa = p  # unpacked once: this runs once per layer and step
+    out_d, out_u, out_v, out_theta, out_s, out_a = out
+    u, v, s, a = state
+    addcmul = torch.addcmul
+    if w_rec is not None and s is not None:  # S_0 = 0: nothing to add at the first step
+        d = _add_recurrent(d, s, w_rec, out_d)
+    u = addcmul(d, u, beta) if out_u is None else addcmul(d, u, beta, out=out_u)
+    v = addcmul(u, v, alpha) if out_v is None else addcmul(u, v, alpha, out=out_v)
+    if threshold is None:  # non-spiking integrator
         return LIFStepState(u, v, None, None)
-    adaptive = p.rho is not None
-    theta = p.threshold
-    if adaptive:
-        theta = torch.addcmul(theta, state.a, p.kappa) if out.theta is None else \
-            torch.addcmul(theta, state.a, p.kappa, out=out.theta)
+    theta = threshold
+    if rho is not None:  # adaptive threshold
+        theta = addcmul(theta, a, kappa) if out_theta is None else addcmul(theta, a, kappa, out=out_theta)
     if spike is not None:
         s = spike(v, theta)
-    elif out.s is not None:
-        s = torch.ge(v, theta, out=out.s)
+    elif out_s is not None:
+        s = torch.ge(v, theta, out=out_s)
     else:
         s = torch.ge(v, theta).to(v.dtype)
-    v = torch.addcmul(v, s, theta, value=-1.0) if out.v is None else torch.addcmul(v, s, theta, value=-1.0, out=out.v)
-    a = None
-    if adaptive:
-        a = torch.addcmul(s, state.a, p.rho) if out.a is None else torch.addcmul(s, state.a, p.rho, out=out.a)
+    v = addcmul(v, s, theta, value=-1.0) if out_v is None else addcmul(v, s, theta, value=-1.0, out=out_v)
+    if rho is not None:
+        a = addcmul(s, a, rho) if out_a is None else addcmul(s, a, rho, out=out_a)
     return LIFStepState(u, v, s, a)
 
 
