@@ -4,7 +4,10 @@ from .lif import LIFLayer, LIFState, decay
 from .network import READOUTS, NetworkConfig, SNNClassifier, compile_model, set_trainable
 from .parameters import (
     FAMILIES,
-    PositiveParameter,
+    Parameter,
+    check_declared,
+    declared,
+    describe_parameters,
     functional_forward,
     parameter_families,
     physical_parameters,
@@ -16,6 +19,7 @@ from .surrogates import SURROGATES, Surrogate
 
 __all__ = [
     "FAMILIES", "READOUTS", "SURROGATES", "LIFLayer", "LIFState", "LeakyReadout", "NetworkConfig",
-    "PositiveParameter", "SNNClassifier", "compile_model", "SpikeMeanReadout", "Surrogate", "decay", "functional_forward",
+    "Parameter", "SNNClassifier", "check_declared", "declared", "describe_parameters", "compile_model",
+    "SpikeMeanReadout", "Surrogate", "decay", "functional_forward",
     "parameter_families", "physical_parameters", "set_trainable", "stored_parameters", "trainable_mask",
 ]

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..config import ConfigError, build_dataclass
 from .lif import LIFLayer
-from .parameters import FAMILIES, parameter_families, physical_name
+from .parameters import FAMILIES, check_declared, parameter_families, physical_name
 from .readout import LeakyReadout, SpikeMeanReadout
 from .surrogates import SURROGATES, Surrogate
 
@@ -114,6 +114,7 @@ class SNNClassifier(nn.Module):
                 generator=gen,
             )
         set_trainable(self, config.trainable)
+        check_declared(self)  # every parameter as its layer declares it (family, shape, presence)
 
     def hidden_spikes(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Spike trains of every hidden layer, each ``(batch, time, n_hidden)``."""

@@ -1,4 +1,4 @@
-"""Parameter families and the physical view of a model's parameters.
+"""Parameter declarations, families and the physical view of a model's parameters.
 
 Every later stage (attacks, device mismatch, quantisation, export) treats a parameter by its *family*:
 weights are programmed into synapses, time constants and thresholds come from bias circuits, and each has its
@@ -7,16 +7,22 @@ own mismatch on silicon. The vocabulary is Rockpool's, with one spelling per fam
 ``weights``, ``biases``, ``taus``, ``thresholds``, ``decays`` (decay factors such as snntorch's ``beta``),
 ``adaptation`` (spike-frequency adaptation strength) and ``other``.
 
-Positive quantities (time constants, thresholds) are kept positive *by construction*: the module stores
-``log_tau_mem`` as its leaf and exposes ``tau_mem = exp(log_tau_mem)`` through a :class:`PositiveParameter`
-descriptor, so no optimiser step can make a time constant negative. Everything outside the optimiser sees the
-*physical view* (:func:`physical_parameters`): tensors in physical units (seconds, not logarithms) keyed by
-plain names such as ``layers.0.tau_mem``. :func:`functional_forward` evaluates any module on such a dict
-(optionally with a leading chip axis under ``torch.func.vmap``), so attacks and mismatch models perturb
-seconds on any module, ours or Rockpool's or snntorch's, without mutating it.
+Our modules declare each parameter once, on the class, as a :class:`Parameter` (Rockpool's ``Parameter``
+without the metaclass): family, symbolic shape, unit, constraint, how it is initialised and what it means.
+Everything else is derived from that one declaration: :func:`parameter_families`, the stored name of the leaf
+and the *physical view*. Positive quantities (time constants, thresholds) are kept positive *by construction*:
+the module stores ``log_tau_mem`` as its leaf and ``module.tau_mem`` reads ``exp(log_tau_mem)``, so no
+optimiser step can make a time constant negative. Everything outside the optimiser sees the physical view
+(:func:`physical_parameters`): tensors in physical units (seconds, not logarithms) keyed by plain names such as
+``layers.0.tau_mem``. :func:`functional_forward` evaluates any module on such a dict (optionally with a leading
+chip axis under ``torch.func.vmap``), so attacks and mismatch models perturb seconds on any module, ours or
+Rockpool's or snntorch's, without mutating it. Modules that declare nothing (Rockpool's, snntorch's, plain
+torch) get their families from a ``param_families`` dict if they have one, else from their attribute names.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -28,38 +34,127 @@ FAMILIES: tuple[str, ...] = ("weights", "biases", "taus", "thresholds", "decays"
 _LOG_PREFIX = "log_"
 
 
-class PositiveParameter:
-    """Descriptor: ``module.<name>`` reads ``exp(module.log_<name>)``; the leaf is the logarithm.
+CONSTRAINTS: tuple[str, ...] = ("real", "positive", "zero_diagonal")
 
-    Declared on the class, with a docstring giving units and shape, e.g.
-    ``tau_mem = PositiveParameter("membrane time constant (s), (n_out,)")``.
+
+class Parameter:
+    """One parameter, declared on its module's class; ``module.<name>`` is its value in physical units.
+
+    - ``family``: one of :data:`FAMILIES` (what attacks, device profiles and ``network.trainable`` select);
+    - ``shape``: symbolic, each entry an ``int`` or the name of a module attribute, e.g. ``("n_out", "n_in")``
+      (:func:`check_declared` resolves and checks it);
+    - ``unit``: the physical unit of the value (``"s"`` for time constants);
+    - ``constraint``: ``"real"`` (the leaf is the value, under the parameter's own name), ``"positive"`` (the
+      leaf is ``log_<name>`` and the value ``exp`` of it, so it stays > 0 whatever the optimiser does; assigning
+      a tensor stores its logarithm) or ``"zero_diagonal"`` (a square matrix whose diagonal the module's forward
+      pass holds at zero);
+    - ``init``: how the module initialises it, in words; ``doc``: what it is;
+    - ``only_if``: a boolean module attribute the parameter exists under (``"recurrent"``, ``"adaptive"``).
+
+    Example (:class:`~robust_snn.core.lif.LIFLayer`)::
+
+        tau_mem = Parameter("taus", ("n_out",), "s", "membrane time constant", constraint="positive",
+                            init="the tau_mem argument (default 0.1 s)")
     """
 
-    def __init__(self, doc: str = "") -> None:
-        self.__doc__ = doc
+    def __init__(self, family: str, shape: tuple[str | int, ...], unit: str, doc: str, *,
+                 constraint: str = "real", init: str = "", only_if: str | None = None) -> None:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown parameter family {family!r}; known: {', '.join(FAMILIES)}")
+        if constraint not in CONSTRAINTS:
+            raise ValueError(f"unknown parameter constraint {constraint!r}; known: {', '.join(CONSTRAINTS)}")
+        self.family, self.shape, self.unit, self.constraint = family, tuple(shape), unit, constraint
+        self.init, self.only_if, self.doc = init, only_if, doc
+        self.__doc__ = f"{doc} ({unit}), shape {self.shape}, family {family}" + (f"; {constraint}" if
+                                                                                 constraint != "real" else "")
+        self.name = self.stored = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.name, self.raw = name, _LOG_PREFIX + name
+        self.name = name
+        self.stored = _LOG_PREFIX + name if self.constraint == "positive" else name
+
+    def __repr__(self) -> str:
+        return (f"Parameter({self.name!r}, family={self.family!r}, shape={self.shape}, unit={self.unit!r}, "
+                f"constraint={self.constraint!r})")
 
     def __get__(self, obj: nn.Module | None, owner: type | None = None):  # noqa: ANN204
         if obj is None:
             return self
-        return torch.exp(getattr(obj, self.raw))
+        if self.constraint == "positive":
+            return torch.exp(getattr(obj, self.stored))
+        # The leaf under the same name: nn.Module's own lookup (AttributeError while not yet registered).
+        return nn.Module.__getattr__(obj, self.name)
 
     def __set__(self, obj: nn.Module, value: torch.Tensor) -> None:
+        # Reached for values nn.Module.__setattr__ does not register itself (a plain tensor, a number).
+        if self.constraint != "positive":
+            obj.register_parameter(self.name, value if isinstance(value, nn.Parameter)
+                                   else nn.Parameter(torch.as_tensor(value, dtype=torch.float32)))
+            return
         value = torch.as_tensor(value, dtype=torch.float32)
         if not torch.isfinite(value).all() or (value <= 0).any():
             raise ValueError(f"{self.name} must be finite and > 0 everywhere, got min {float(value.min())!r}")
-        raw = getattr(obj, self.raw, None)
+        raw = obj.__dict__["_parameters"].get(self.stored)
         if isinstance(raw, nn.Parameter):
             with torch.no_grad():
                 raw.copy_(torch.log(value).expand_as(raw))
         else:
-            setattr(obj, self.raw, nn.Parameter(torch.log(value)))
+            obj.register_parameter(self.stored, nn.Parameter(torch.log(value)))
 
 
-def _positive_names(module: nn.Module) -> set[str]:
-    return {n for cls in type(module).__mro__ for n, v in vars(cls).items() if isinstance(v, PositiveParameter)}
+def declared(module: nn.Module | type) -> dict[str, Parameter]:
+    """The :class:`Parameter` declarations of a module (or module class), by name, in declaration order."""
+    return dict(_declared(module if isinstance(module, type) else type(module)))
+
+
+@functools.lru_cache(maxsize=None)
+def _declared(cls: type) -> dict[str, Parameter]:
+    out: dict[str, Parameter] = {}
+    for klass in reversed(cls.__mro__):
+        out.update({n: v for n, v in vars(klass).items() if isinstance(v, Parameter)})
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _positive(cls: type) -> frozenset[str]:
+    return frozenset(n for n, d in _declared(cls).items() if d.constraint == "positive")
+
+
+def _positive_names(module: nn.Module) -> frozenset[str]:
+    return _positive(type(module))
+
+
+def check_declared(model: nn.Module) -> None:
+    """``ValueError`` naming the first declared parameter of any submodule that is missing (where its
+    ``only_if`` holds) or whose shape differs from its declaration."""
+    for prefix, module in model.named_modules():
+        for name, decl in declared(module).items():
+            where = f"{prefix}.{name}" if prefix else name
+            exists = decl.only_if is None or bool(getattr(module, decl.only_if))
+            leaf = module._parameters.get(decl.stored)
+            if exists != (leaf is not None):
+                raise ValueError(f"parameter {where} is declared {'present' if exists else 'absent'} "
+                                 f"({decl.only_if or 'always'}) but is {'missing' if exists else 'there'}")
+            if leaf is None:
+                continue
+            shape = tuple(d if isinstance(d, int) else int(getattr(module, d)) for d in decl.shape)
+            if tuple(leaf.shape) != shape:
+                raise ValueError(f"parameter {where} has shape {tuple(leaf.shape)}, declared {decl.shape} = {shape}")
+
+
+def describe_parameters(model: nn.Module) -> list[dict[str, object]]:
+    """One row per physical parameter: ``name``, ``family``, ``shape``, ``unit``, ``constraint``, ``init``,
+    ``doc`` (from its declaration; for an undeclared parameter the family as :func:`parameter_families` gives
+    it and empty strings), in the order of the physical view."""
+    families = parameter_families(model)
+    rows = []
+    for name, value in physical_parameters(model).items():
+        prefix, attr = _split(name)
+        decl = declared(_module_at(model, prefix)).get(attr)
+        rows.append({"name": name, "family": families[name], "shape": tuple(value.shape),
+                     "unit": decl.unit if decl else "", "constraint": decl.constraint if decl else "real",
+                     "init": decl.init if decl else "", "doc": decl.doc if decl else ""})
+    return rows
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -133,18 +228,19 @@ def _infer_family(name: str) -> str:
 def parameter_families(model: nn.Module) -> dict[str, str]:
     """Family of every physical parameter name.
 
-    Modules may declare ``param_families: dict[str, str]`` (attribute name -> family), as ours do; for any
-    other module (Rockpool, snntorch, plain torch) the family is inferred from the attribute name
-    (``weight``/``w_rec`` -> weights, ``bias`` -> biases, ``tau_*`` -> taus, ``threshold`` -> thresholds,
-    ``alpha``/``beta`` -> decays), falling back to ``other``.
+    From the parameter's :class:`Parameter` declaration (ours); for any other module (Rockpool, snntorch, plain
+    torch) from a ``param_families: dict[str, str]`` attribute (attribute name -> family) if it has one, else
+    inferred from the attribute name (``weight``/``w_rec`` -> weights, ``bias`` -> biases, ``tau_*`` -> taus,
+    ``threshold`` -> thresholds, ``alpha``/``beta`` -> decays), falling back to ``other``.
     """
     families: dict[str, str] = {}
     for name, _ in model.named_parameters():
         plain = physical_name(model, name)
         prefix, attr = _split(plain)
         module = _module_at(model, prefix)
-        declared = getattr(module, "param_families", None)
-        family = declared.get(attr) if isinstance(declared, dict) else None
+        decl = _declared(type(module)).get(attr)
+        legacy = getattr(module, "param_families", None)
+        family = decl.family if decl is not None else (legacy.get(attr) if isinstance(legacy, dict) else None)
         families[plain] = family or _infer_family(plain)
     return families
 
