@@ -85,6 +85,7 @@ class StepBuffers(NamedTuple):
 
 
 _NO_BUFFERS = StepBuffers()
+_new_tuple = tuple.__new__  # builds a LIFStepState without the generated __new__'s Python frame (hot loop)
 
 
 def decay(dt: float, tau: torch.Tensor) -> torch.Tensor:
@@ -153,7 +154,7 @@ def lif_step(d: torch.Tensor, state: LIFStepState, p: LIFParams, spike: SpikeFun
     u = addcmul(d, u, beta) if out_u is None else addcmul(d, u, beta, out=out_u)
     v = addcmul(u, v, alpha) if out_v is None else addcmul(u, v, alpha, out=out_v)
     if threshold is None:  # non-spiking integrator
-        return LIFStepState(u, v, None, None)
+        return _new_tuple(LIFStepState, (u, v, None, None))
     theta = threshold
     if rho is not None:  # adaptive threshold
         theta = addcmul(theta, a, kappa) if out_theta is None else addcmul(theta, a, kappa, out=out_theta)
@@ -166,7 +167,7 @@ def lif_step(d: torch.Tensor, state: LIFStepState, p: LIFParams, spike: SpikeFun
     v = addcmul(v, s, theta, value=-1.0) if out_v is None else addcmul(v, s, theta, value=-1.0, out=out_v)
     if rho is not None:
         a = addcmul(s, a, rho) if out_a is None else addcmul(s, a, rho, out=out_a)
-    return LIFStepState(u, v, s, a)
+    return _new_tuple(LIFStepState, (u, v, s, a))
 
 
 __all__ = ["LIFParams", "LIFStepState", "StepBuffers", "decay", "initial_state", "lif_drive", "lif_step",
