@@ -118,14 +118,18 @@ def make_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor])
 
 
 def method_step(model: nn.Module, method: Any, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
-    """One optimiser step of a robust-snn training ``method`` (loss, backward, Adam), as ``fit`` takes it."""
+    """One optimiser step of a robust-snn training ``method`` (loss, backward, Adam), as ``fit`` takes it: the
+    method's state (a warm-started attack's start) is threaded from step to step."""
     from robust_snn.core import physical_parameters
+    from robust_snn.training.methods import Batch
 
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     gen = torch.Generator().manual_seed(2)
+    state = method.init(model)
 
     def step() -> None:
-        result = method.loss(model, physical_parameters(model), x, y, gen)
+        nonlocal state
+        result, state = method.update(model, physical_parameters(model), Batch(x, y, gen), state)
         opt.zero_grad(set_to_none=True)
         result.loss.backward()
         opt.step()

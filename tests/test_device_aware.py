@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import robust_snn.training.methods.adversarial as adversarial_module
-import robust_snn.training.methods.standard as standard_module
+import robust_snn.training.methods.compose as compose_module
 from robust_snn.cli import main
 from robust_snn.config import ConfigError, load_toml
 from robust_snn.core import NetworkConfig, SNNClassifier, functional_forward, parameter_families, physical_parameters
@@ -45,14 +45,14 @@ def method_for(name, device, **hp):
 
 @pytest.fixture
 def seen(monkeypatch):
-    """Every parameter dict the standard method's forward pass receives, detached, in order."""
+    """Every parameter dict a method's forward pass receives (here: the standard method's), detached, in order."""
     calls = []
 
     def spy(model, params, *args, **kwargs):
         calls.append({k: v.detach().clone() for k, v in params.items()})
         return functional_forward(model, params, *args, **kwargs)
 
-    monkeypatch.setattr(standard_module, "functional_forward", spy)
+    monkeypatch.setattr(compose_module, "functional_forward", spy)
     return calls
 
 
@@ -62,8 +62,7 @@ def forward_on_chips(model, device, steps, seed=0, epoch=0):
     x, y = make_pattern_data(4, seed=0).tensors
     params = physical_parameters(model)
     for step in range(steps):
-        method.start_batch(seed, epoch, step)
-        method.loss(model, params, x, y, torch.Generator().manual_seed(0))
+        method.loss(model, params, x, y, torch.Generator().manual_seed(0), seed=seed, epoch=epoch, step=step)
     return method
 
 
@@ -183,7 +182,6 @@ def test_dynapse2_programmed_weights_sit_on_shared_levels(seen, tmp_path):
 def test_straight_through_gradients_are_finite_and_reach_every_leaf(name, device):
     model = small_model(adaptive=True, trainable=("weights", "biases", "taus", "thresholds", "adaptation"))
     method = method_for(name, device)
-    method.start_batch(0, 0, 0)
     x, y = make_pattern_data(16, seed=0).tensors
     method.loss(model, physical_parameters(model), x, y, torch.Generator().manual_seed(0)).loss.backward()
     for leaf, p in model.named_parameters():
@@ -197,7 +195,6 @@ def test_the_gradient_is_the_chip_factor_times_the_gradient_at_the_chip(seen, de
     the reference gradient is taken at the recorded chip as a plain leaf."""
     model = small_model()
     method = method_for("standard", device)
-    method.start_batch(0, 0, 0)
     x, y = make_pattern_data(16, seed=0).tensors
     method.loss(model, physical_parameters(model), x, y, torch.Generator()).loss.backward()
     chip = {k: v.clone().requires_grad_(True) for k, v in seen[0].items()}
@@ -252,16 +249,15 @@ def test_the_attack_runs_at_the_profiles_own_scale_on_every_family_it_varies(mon
     monkeypatch.setattr(adversarial_module, "pga_attack", spy)
     model = small_model()
     method = method_for("adversarial", device)
-    method.start_batch(3, 0, 0)
     x, y = make_pattern_data(8, seed=0).tensors
-    method.loss(model, physical_parameters(model), x, y, torch.Generator())
+    result = method.loss(model, physical_parameters(model), x, y, torch.Generator(), seed=3)
     scale = profile_attack_scale(model, load_profile(device), seed=3)
     fam = parameter_families(model)
     assert {fam[n] for n in captured["eps"]} == families == {f for f, e in scale.items() if e > 0}
     for name, eps in captured["eps"].items():
         assert eps == scale[fam[name]], name
     # The attack starts at the batch's chip: its relative deviation from the programmed values, in the box.
-    draw = method.chips.last
+    draw = result.draw
     for name, eps in captured["eps"].items():
         q, c = draw.programmed[name], draw.chip[name]
         keep = q != 0

@@ -79,31 +79,27 @@ def _factor(q: torch.Tensor, c: torch.Tensor, multiplicative: bool) -> torch.Ten
 class DeviceChips:
     """Fresh chips of one device profile, one per batch, as differentiable functions of the parameters.
 
-    A method holds one; the trainer tells it where it is (:meth:`start_batch`); the method asks for the batch's
-    chip (:meth:`draw`) and uses it through :meth:`chip` (the forward sees ``c``) and :meth:`programmed` (the
-    forward sees ``q``), both straight-through (module docstring).
+    Stateless: a method's device sampler (:class:`~robust_snn.training.methods.compose.DeviceSampler`) asks for
+    the chip of a batch, named by ``(seed, epoch, step)`` (:meth:`draw`), and uses it through :meth:`chip` (the
+    forward sees ``c``) and :meth:`programmed` (the forward sees ``q``), both straight-through (module docstring).
     """
 
     def __init__(self, profile: str | Path | DeviceProfile) -> None:
         self.profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
         self.mismatch = self.profile.mismatch_model()
-        self.seed, self.epoch, self.step = 0, 0, 0
-        self.last: ChipDraw | None = None  # the latest chip, for inspection and tests
-        self._scale: tuple[tuple[int, int], dict[str, float]] | None = None
 
-    def start_batch(self, seed: int, epoch: int, step: int) -> None:
-        """Where the trainer is: training seed, epoch and step (0-based) of the next batch."""
-        self.seed, self.epoch, self.step = int(seed), int(epoch), int(step)
+    @staticmethod
+    def batch_seed(seed: int, epoch: int, step: int) -> int:
+        """The mismatch-model seed of the chip of step ``step`` of ``epoch`` (0-based) of a run with training
+        seed ``seed`` (see module docstring)."""
+        return derive_seed("device-aware", int(seed), int(epoch), int(step))
 
-    def batch_seed(self) -> int:
-        """The mismatch-model seed of this batch's chip (see module docstring)."""
-        return derive_seed("device-aware", self.seed, self.epoch, self.step)
-
-    def draw(self, model: nn.Module, params: Mapping[str, torch.Tensor]) -> ChipDraw:
-        """This batch's chip: program, fabricate and age chip 0 of :meth:`batch_seed`, and read it once."""
+    def draw(self, model: nn.Module, params: Mapping[str, torch.Tensor], seed: int, epoch: int, step: int
+             ) -> ChipDraw:
+        """The batch's chip: program, fabricate and age chip 0 of :meth:`batch_seed`, and read it once."""
         detached = {k: v.detach().cpu() for k, v in params.items()}  # the stages draw on CPU generators
         programmed = self.mismatch.program(detached, parameter_families(model), dt=model_dt(model))
-        seed = self.batch_seed()
+        seed = self.batch_seed(seed, epoch, step)
         state = self.mismatch.fabricate(programmed, 0, seed)
         chip = self.mismatch.read(state, 0, seed, 0)
         q = programmed.materialise()
@@ -111,8 +107,7 @@ class DeviceChips:
         chip = {k: v.to(params[k].device, params[k].dtype) for k, v in chip.items()}
         q = {k: v.to(params[k].device, params[k].dtype) for k, v in q.items()}
         factor = {k: _factor(q[k], chip[k], k not in crossbar) for k in q}
-        self.last = ChipDraw(q, chip, factor, crossbar)
-        return self.last
+        return ChipDraw(q, chip, factor, crossbar)
 
     @staticmethod
     def programmed(params: Mapping[str, torch.Tensor], draw: ChipDraw) -> dict[str, torch.Tensor]:
@@ -128,18 +123,16 @@ class DeviceChips:
             out[k] = (v + (q - v).detach()) * r + (c - q * r)
         return out
 
-    def attack_scales(self, model: nn.Module) -> dict[str, float]:
+    def attack_scales(self, model: nn.Module, seed: int) -> dict[str, float]:
         """``{family: relative eps}`` of every family the profile varies in ``model`` (the score card's
-        :func:`~robust_snn.readiness.scorecard.profile_attack_scale`), estimated once per epoch."""
-        key = (self.seed, self.epoch)
-        if self._scale is None or self._scale[0] != key:
-            from ..readiness.scorecard import profile_attack_scale  # readiness imports training: import late
+        :func:`~robust_snn.readiness.scorecard.profile_attack_scale`, seeded with the training seed). The
+        adversarial methods keep it in their state and re-estimate it at the first batch of every epoch."""
+        from ..readiness.scorecard import profile_attack_scale  # readiness imports training: import late
 
-            on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-            probe = model if on_cpu else copy.deepcopy(model).cpu()  # the stages draw on CPU generators
-            scale = profile_attack_scale(probe, self.profile, seed=self.seed)
-            self._scale = (key, {f: e for f, e in scale.items() if e > 0})
-        return dict(self._scale[1])
+        on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+        probe = model if on_cpu else copy.deepcopy(model).cpu()  # the stages draw on CPU generators
+        scale = profile_attack_scale(probe, self.profile, seed=seed)
+        return {f: e for f, e in scale.items() if e > 0}
 
     @staticmethod
     def attack_start(draw: ChipDraw, eps: Mapping[str, float]) -> dict[str, torch.Tensor]:

@@ -3,8 +3,14 @@
 Adam with a step learning-rate schedule (the paper's: full rate for the first 80% of epochs, then x0.1),
 validation every epoch with the best-validation rule, a progress bar, and a checkpoint written atomically after
 every epoch. Randomness (shuffling, the method's noise and attacks) comes from generators derived from
-``(seed, epoch)`` (device-aware methods' chips from ``(seed, epoch, step)``, told by ``Method.start_batch``), so
-a run resumed from its last checkpoint continues bit for bit as if never stopped.
+``(seed, epoch)`` (device-aware methods' chips from ``(seed, epoch, step)``, carried by each
+:class:`~robust_snn.training.methods.Batch`); the method's state (``Method.init`` / ``Method.update``, e.g. a
+warm-started attack) is threaded from batch to batch and saved in the checkpoint, so a run resumed from its
+last checkpoint continues bit for bit as if never stopped.
+
+The history has one row per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_accuracy``, the epoch mean of each
+metric the method reports as ``train_<metric>`` (e.g. ``train_ce``, ``train_kl``; sample-weighted like the
+loss) and, with validation data, ``val_loss`` and ``val_accuracy``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from ..runtime.accelerator import module_device, place
 from ..progress import format_epoch, print_line, progress_mode
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..core.evaluation import evaluate, iterate_batches
-from .methods import Method
+from .methods import Batch, Method
 
 
 class TrainingDiverged(RuntimeError):
@@ -134,6 +140,7 @@ def fit(
     fingerprint = _fingerprint(config, method, dict(describe or {}))
     history: list[dict[str, float]] = []
     start_epoch, best_epoch, best_acc, best_state = 0, -1, None, None
+    method_state = method.init(model)
 
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint)
@@ -145,6 +152,7 @@ def fit(
         optimizer.load_state_dict(state.optimizer_state)
         history, start_epoch = state.history, state.epoch + 1
         best_epoch, best_acc, best_state = state.best_epoch, state.best_val_accuracy, state.best_state
+        method_state.update({k: {n: t.to(device) for n, t in v.items()} for k, v in state.method_state.items()})
 
     mode = progress_mode(progress)
     progress_bar = _progress_factory(mode == "bar")
@@ -157,13 +165,13 @@ def fit(
         shuffle_gen = derived_generator(config.seed, epoch, 0)
         method_gen = derived_generator(config.seed, epoch, 1)
         model.train()
-        method.start_epoch(epoch)
         total_loss = total_correct = total_seen = 0.0
+        metric_sums: dict[str, float] = {}
         batches = iterate_batches(train_data, config.batch_size, shuffle_gen, device=device)
         bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
         for step, (x, y) in enumerate(bar):
-            method.start_batch(config.seed, epoch, step)
-            result = method.loss(model, physical_parameters(model), x, y, method_gen)
+            batch = Batch(x, y, method_gen, config.seed, epoch, step)
+            result, method_state = method.update(model, physical_parameters(model), batch, method_state)
             if not torch.isfinite(result.loss):
                 last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
                 raise TrainingDiverged(
@@ -179,10 +187,14 @@ def fit(
             total_loss += float(result.loss.detach()) * n
             total_correct += float((result.logits.detach().argmax(1) == y).sum())
             total_seen += n
+            for key, value in result.metrics.items():
+                metric_sums[key] = metric_sums.get(key, 0.0) + float(value) * n
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", acc=f"{total_correct / total_seen:.3f}")
+                bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", acc=f"{total_correct / total_seen:.3f}",
+                                **{k: f"{v / total_seen:.3f}" for k, v in metric_sums.items()})
         row = {"epoch": epoch + 1, "lr": config.lr_at(epoch), "train_loss": total_loss / max(total_seen, 1),
-               "train_accuracy": total_correct / max(total_seen, 1)}
+               "train_accuracy": total_correct / max(total_seen, 1),
+               **{f"train_{k}": v / max(total_seen, 1) for k, v in metric_sums.items()}}
         if val_data is not None:
             val = evaluate(model, val_data, config.batch_size)
             row.update(val_loss=val.loss, val_accuracy=val.accuracy)
@@ -198,7 +210,7 @@ def fit(
             save_checkpoint(
                 checkpoint,
                 Checkpoint(epoch, history, fingerprint, model.state_dict(), optimizer.state_dict(),
-                           best_epoch, best_acc, best_state),
+                           best_epoch, best_acc, best_state, method_state),
             )
         epochs_run += 1
 

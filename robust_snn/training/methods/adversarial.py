@@ -9,8 +9,12 @@ the diagonal Jacobian ``1 + sign(theta) c``. Defaults: the paper's speech task (
 eps_init 1e-3, beta 0.5), attacking weights and biases.
 
 ``adversarial-warm`` starts each batch's attack from the previous batch's coefficients instead of a random
-point and takes fewer steps (3 by default): ``steps + 2`` passes per step instead of 12. The warm start is
-reset at every epoch, so a resumed run replays exactly.
+point and takes fewer steps (3 by default): ``steps + 2`` passes per step instead of 12. The coefficients are
+the method's state (:class:`AttackKL`), carried across epochs and saved in the training checkpoint, so a
+resumed run continues exactly.
+
+As compositions (:mod:`~robust_snn.training.methods.compose`): ``adversarial = CE(anchor) + beta AttackKL``,
+``fn-adversarial = CE(sample + forward noise) + beta AttackKL``.
 
 ``fn-adversarial`` evaluates the cross-entropy at ``theta + stopgrad(|theta| eta N(0,1))`` (fresh forward
 noise, eta 0.3) and the robustness term at the clean ``theta``.
@@ -20,7 +24,7 @@ nominal point is the programmed ``theta_p = theta + sg(P(theta) - theta)`` (stra
 acts, around ``theta_p``, on every family the profile varies, each in its own box ``eps_f`` = the profile's
 relative scale for that family (the score card's estimate; ``eps`` and ``families`` are then not used), starting
 from the batch's fresh chip instead of ``eps_init`` noise (``adversarial-warm``: from the previous batch's
-point, the first batch of an epoch from its chip):
+point, the first batch of the run from its chip):
 ``L = CE(f(theta_p)) + beta KL(f(theta_p) || f(theta*))``. ``fn-adversarial``'s forward noise is the chip
 itself, with ``eta`` relative noise on top as a margin: ``CE(f(theta~ + sg(|theta~| eta N)))`` with
 ``theta~`` the chip.
@@ -31,14 +35,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...attack import AttackConfig, attacked_names, batch_grad_fn, divergence, perturb, pga_attack
 from ...config import ConfigError
-from ...core.parameters import functional_forward
-from ..device_aware import ChipDraw, DeviceChips
-from .base import Method, StepResult, register_method, relative_noise
+from ..device_aware import DeviceChips
+from .base import register_method
+from .compose import Composed, CrossEntropy, RelativeNoise, Step, Term
 
 
 @dataclass(frozen=True)
@@ -77,68 +80,79 @@ class FNAdversarialConfig(AdversarialConfig):
             raise ConfigError(f"method.fn-adversarial.eta must be in [0, 10), got {self.eta!r}")
 
 
+class AttackKL(Term):
+    """``beta * KL(f(X, anchor) || f(X, theta*))``, ``theta*`` the projected KL attack around the anchor.
+
+    State (``init`` / the returned dict, all tensors, saved in the checkpoint):
+
+    - ``start.<parameter>``: the last attack's relative coefficients, the next attack's start (warm start);
+    - ``scale.<family>`` and ``scale_at`` (``[seed, epoch]``): with a device, the profile's attack scales,
+      estimated from the model at the first batch of every epoch.
+
+    Metrics: ``kl`` (the term's divergence) and ``attack_kl`` (the attack's last divergence). The attacked
+    parameters are reported as the point ``attacked``.
+    """
+
+    key = "kl"
+
+    def __init__(self, beta: float, attack: AttackConfig, warm_start: bool) -> None:
+        self.weight, self.attack, self.warm_start = beta, attack, warm_start
+
+    def boxes(self, step: Step, state: dict[str, torch.Tensor]) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """``{parameter: eps}`` of this batch's attack, and the state's scale entries (device: per epoch)."""
+        b = step.batch
+        at = torch.tensor([b.seed, b.epoch], dtype=torch.int64)
+        scales = {k: v for k, v in state.items() if k == "scale_at" or k.startswith("scale.")}
+        if not (scales and torch.equal(scales["scale_at"], at)):
+            found = step.sampler.attack_scales(step.model, b.seed)
+            if found is None:  # no device: the configured families and box
+                return attacked_names(step.model, self.attack), {}
+            scales = {"scale_at": at, **{f"scale.{f}": torch.tensor(e, dtype=torch.float64) for f, e in found.items()}}
+        family_eps = {k[len("scale."):]: float(v) for k, v in scales.items() if k.startswith("scale.")}
+        config = AttackConfig(eps=0.0, steps=self.attack.steps, eps_init=self.attack.eps_init, divergence="kl",
+                              families=tuple(sorted(family_eps)), family_eps=family_eps)
+        return attacked_names(step.model, config), scales
+
+    def __call__(self, step: Step, state: dict[str, torch.Tensor]
+                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        anchor, logits = step.point("anchor"), step.anchor_logits()
+        eps, new = self.boxes(step, state)
+        attack_kl = 0.0
+        if eps:  # a device that only quantises: nothing varies, nothing to attack
+            grad_fn = batch_grad_fn(step.model, step.x, "kl", target_logits=logits, names=list(eps))
+            start = None
+            if self.warm_start and any(k.startswith("start.") for k in state):
+                start = {k[len("start."):]: v for k, v in state.items() if k.startswith("start.")}
+            draw = step.chip()
+            if start is None and draw is not None:
+                start = DeviceChips.attack_start(draw, eps)
+            result = pga_attack(grad_fn, anchor, eps, self.attack.steps, self.attack.eps_init, step.generator,
+                                start=start)
+            if self.warm_start:
+                new.update({f"start.{k}": c for k, c in result.coefficients.items()})
+            attacked, attack_kl = perturb(anchor, result.coefficients), result.losses[-1]
+        else:
+            attacked = dict(anchor)
+        robust = divergence(step.forward(attacked), logits, None, "kl")
+        step.points["attacked"] = attacked
+        step.metrics.update({self.key: float(robust.detach()), "attack_kl": attack_kl})
+        return robust, logits, new
+
+
 @register_method
-class Adversarial(Method):
+class Adversarial(Composed):
     name = "adversarial"
     summary = "CE + beta * KL(f(theta) || f(theta*)), theta* a projected parameter attack (Buchel et al. 2022)"
     device_summary = ("CE at the programmed values (straight-through); the attack starts at a fresh chip and "
                       "acts on every family the profile varies, each at the profile's own scale")
     Config = AdversarialConfig
-    device_aware = True
 
-    def __init__(self, config: AdversarialConfig | None = None) -> None:
-        super().__init__(config)
-        self._warm: dict[str, torch.Tensor] | None = None
-
-    def start_epoch(self, epoch: int) -> None:
-        self._warm = None
-
-    def attack_config(self, model: nn.Module) -> AttackConfig:
-        """The attack's families and boxes: the config's, or with a device the profile's own scales."""
+    def attack_term(self) -> AttackKL:
         cfg = self.config
-        if self.chips is None:
-            return cfg.attack()
-        scale = self.chips.attack_scales(model)
-        return AttackConfig(eps=0.0, steps=cfg.steps, eps_init=cfg.eps_init, divergence="kl",
-                            families=tuple(sorted(scale)), family_eps=scale)
+        return AttackKL(cfg.beta, cfg.attack(), cfg.warm_start)
 
-    def attack(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor,
-               nominal_logits: torch.Tensor, generator: torch.Generator, draw: ChipDraw | None = None
-               ) -> tuple[dict[str, torch.Tensor], float]:
-        """``theta*`` (in the graph of ``params``) and the attack's last KL. ``draw``: the batch's chip, the
-        attack's start (device-aware training)."""
-        cfg = self.config
-        eps = attacked_names(model, self.attack_config(model))
-        if not eps:  # a device that only quantises: nothing varies, nothing to attack
-            return dict(params), 0.0
-        grad_fn = batch_grad_fn(model, x, "kl", target_logits=nominal_logits, names=list(eps))
-        start = self._warm if cfg.warm_start else None
-        if start is None and draw is not None:
-            start = DeviceChips.attack_start(draw, eps)
-        result = pga_attack(grad_fn, params, eps, cfg.steps, cfg.eps_init, generator, start=start)
-        if cfg.warm_start:
-            self._warm = result.coefficients
-        return perturb(params, result.coefficients), result.losses[-1]
-
-    def nominal(self, model: nn.Module, params: dict[str, torch.Tensor]
-                ) -> tuple[dict[str, torch.Tensor], ChipDraw | None]:
-        """The point the robustness term is anchored at: ``params``, or with a device the programmed values
-        (straight-through), with the batch's chip."""
-        if self.chips is None:
-            return params, None
-        draw = self.chips.draw(model, params)
-        return self.chips.programmed(params, draw), draw
-
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
-        params, draw = self.nominal(model, params)
-        logits = functional_forward(model, params, x)
-        ce = F.cross_entropy(logits, y)
-        attacked, attack_kl = self.attack(model, params, x, logits, generator, draw)
-        robust = divergence(functional_forward(model, attacked, x), logits, None, "kl")
-        loss = ce + self.config.beta * robust
-        return StepResult(loss, logits, {"ce": float(ce.detach()), "kl": float(robust.detach()),
-                                         "attack_kl": attack_kl})
+    def terms(self) -> list[Term]:
+        return [CrossEntropy("ce", at="anchor"), self.attack_term()]
 
 
 @register_method
@@ -156,18 +170,11 @@ class FNAdversarial(Adversarial):
                       "at the programmed values, attacked as in adversarial")
     Config = FNAdversarialConfig
 
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
+    def terms(self) -> list[Term]:
         cfg = self.config
-        names = list(attacked_names(model, cfg.attack()))
-        clean, draw = self.nominal(model, params)
-        forward = params if draw is None else self.chips.chip(params, draw)
-        noisy_logits = functional_forward(model, relative_noise(forward, names, cfg.eta, generator), x)
-        ce = F.cross_entropy(noisy_logits, y)
-        params = clean
-        logits = functional_forward(model, params, x)
-        attacked, attack_kl = self.attack(model, params, x, logits, generator, draw)
-        robust = divergence(functional_forward(model, attacked, x), logits, None, "kl")
-        loss = ce + cfg.beta * robust
-        return StepResult(loss, logits, {"ce_noisy": float(ce.detach()), "kl": float(robust.detach()),
-                                         "attack_kl": attack_kl})
+
+        def noisy(model: nn.Module) -> list[str]:  # the attacked families, as configured
+            return list(attacked_names(model, cfg.attack()))
+
+        return [CrossEntropy("ce_noisy", at="sample", perturb=RelativeNoise(cfg.eta, names=noisy)),
+                self.attack_term()]

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ...config import ConfigError
-from ...core.parameters import functional_forward
-from .base import Method, StepResult, names_in_families, register_method
+from .base import names_in_families, register_method
+from .compose import Composed, CrossEntropy, Params, Perturbation, Step, Term
 
 
 @dataclass(frozen=True)
@@ -33,26 +32,38 @@ class ASAMConfig:
             raise ConfigError(f"method.asam.eta must be >= 0, got {self.eta!r}")
 
 
-@register_method
-class ASAM(Method):
-    name = "asam"
-    summary = "adaptive sharpness-aware minimisation with |theta|-scaled (relative) neighbourhood"
-    Config = ASAMConfig
+class ASAMAscent(Perturbation):
+    """``theta + sg(rho T^2 g / ||T g||)``, ``T = |theta| + eta``, ``g`` the clean CE gradient. The clean
+    forward pass is the anchor's: its logits count for train accuracy, its CE is the metric ``ce``."""
 
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
+    def __init__(self, config: ASAMConfig) -> None:
+        self.config = config
+
+    def apply(self, step: Step, params: Params) -> Params:
         cfg = self.config
-        names = names_in_families(model, cfg.families)
+        names = names_in_families(step.model, cfg.families)
         leaves = {k: v.detach().requires_grad_(k in names) for k, v in params.items()}
         with torch.enable_grad():
-            clean_logits = functional_forward(model, leaves, x)
-            clean = F.cross_entropy(clean_logits, y)
+            clean_logits = step.forward(leaves)
+            clean = F.cross_entropy(clean_logits, step.y)
             grads = dict(zip(names, torch.autograd.grad(clean, [leaves[k] for k in names])))
+        step.report_anchor(clean_logits.detach())
+        step.metrics["ce"] = float(clean.detach())
         scale = {k: params[k].detach().abs() + cfg.eta for k in names}
         norm = torch.sqrt(sum(((scale[k] * grads[k]) ** 2).sum() for k in names)) + 1e-12
         shifted = dict(params)
         for k in names:
             shifted[k] = params[k] + (cfg.rho * scale[k] ** 2 * grads[k] / norm).detach()
-        logits = functional_forward(model, shifted, x)
-        ce = F.cross_entropy(logits, y)
-        return StepResult(ce, clean_logits.detach(), {"ce": float(clean.detach()), "ce_ascent": float(ce.detach())})
+        return shifted
+
+
+@register_method
+class ASAM(Composed):
+    """``CE(ascent(theta))``."""
+
+    name = "asam"
+    summary = "adaptive sharpness-aware minimisation with |theta|-scaled (relative) neighbourhood"
+    Config = ASAMConfig
+
+    def terms(self) -> list[Term]:
+        return [CrossEntropy("ce_ascent", at="anchor", perturb=ASAMAscent(self.config))]

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from ...attack import AttackConfig, attacked_names, batch_grad_fn, pga_attack
 from ...config import ConfigError
-from ...core.parameters import functional_forward
-from .base import Method, StepResult, register_method
+from .base import register_method
+from .compose import Composed, CrossEntropy, Params, Perturbation, Step, Term
 
 
 @dataclass(frozen=True)
@@ -34,21 +30,33 @@ class AWPConfig:
         AttackConfig(eps=self.eps, steps=self.steps, eps_init=self.eps_init, families=self.families)
 
 
+class AWPShift(Perturbation):
+    """``theta + sg(gamma (theta* - theta))``, ``theta*`` from the CE attack in the relative box (metric
+    ``attack_ce``: the attack's last cross-entropy)."""
+
+    def __init__(self, config: AWPConfig) -> None:
+        self.config = config
+
+    def apply(self, step: Step, params: Params) -> Params:
+        cfg = self.config
+        eps = attacked_names(step.model, AttackConfig(eps=cfg.eps, families=cfg.families))
+        grad_fn = batch_grad_fn(step.model, step.x, "ce", labels=step.y, names=list(eps))
+        attack = pga_attack(grad_fn, params, eps, cfg.steps, cfg.eps_init, step.generator)
+        shifted = dict(params)
+        for name, c in attack.coefficients.items():
+            shifted[name] = params[name] + (cfg.gamma * params[name].abs() * c).detach()
+        step.metrics["attack_ce"] = attack.losses[-1]
+        step.points["shifted"] = shifted
+        return shifted
+
+
 @register_method
-class AWP(Method):
+class AWP(Composed):
+    """``CE(theta + sg(gamma (theta* - theta)))``."""
+
     name = "awp"
     summary = "cross-entropy at theta + gamma*(theta* - theta), theta* a CE attack in the relative box"
     Config = AWPConfig
 
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
-        cfg = self.config
-        eps = attacked_names(model, AttackConfig(eps=cfg.eps, families=cfg.families))
-        grad_fn = batch_grad_fn(model, x, "ce", labels=y, names=list(eps))
-        attack = pga_attack(grad_fn, params, eps, cfg.steps, cfg.eps_init, generator)
-        shifted = dict(params)
-        for name, c in attack.coefficients.items():
-            shifted[name] = params[name] + (cfg.gamma * params[name].abs() * c).detach()
-        logits = functional_forward(model, shifted, x)
-        ce = F.cross_entropy(logits, y)
-        return StepResult(ce, logits, {"ce": float(ce.detach()), "attack_ce": attack.losses[-1]})
+    def terms(self) -> list[Term]:
+        return [CrossEntropy("ce", at="sample", perturb=AWPShift(self.config))]

@@ -1,10 +1,17 @@
-"""The method interface: one object, one job.
+"""The method interface: one object, one job, explicit state (optax's ``init`` / ``update``).
 
-Given a model, its physical parameter dict (:func:`~robust_snn.core.parameters.physical_parameters`,
-differentiable w.r.t. the trainable leaves), a batch and a random generator, a method returns the loss to
-minimise and metrics to log. The trainer composes methods; it never special-cases one. Adding a method is
-one small file: subclass :class:`Method`, give it a frozen ``Config`` dataclass of hyperparameters, and
-decorate it with :func:`register_method`.
+A method turns one batch into the loss to minimise and the metrics to log. Whatever it carries from one batch
+to the next (the warm-started attack's coefficients, the device attack's scales) is *state*: created by
+:meth:`Method.init`, passed in and returned by :meth:`Method.update`, saved in the training checkpoint by the
+trainer. The method object itself holds only its frozen configuration, so two runs never share anything
+through it and a resumed run continues exactly.
+
+The built-in methods are compositions (:mod:`~robust_snn.training.methods.compose`): a *sampler* that says
+where the parameters sit (nominal, or programmed and fabricated on a device) and a sum of *terms*, each an
+objective evaluated at a *perturbation* of those parameters. Adding a method is one small file: a frozen
+``Config`` dataclass of hyperparameters, a :class:`~robust_snn.training.methods.compose.Composed` subclass
+listing its terms, and :func:`register_method`. A method that composes nothing may subclass :class:`Method`
+directly and write :meth:`Method.update` by hand.
 """
 
 from __future__ import annotations
@@ -20,14 +27,39 @@ from torch import nn
 from ...config import ConfigError, build_dataclass
 from ...core.parameters import names_in_families  # re-exported for the methods
 
+#: A method's state: per named part, a flat dict of tensors (what the checkpoint stores, ``method.<part>.<key>``).
+MethodState = dict[str, dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training batch and where it sits in the run.
+
+    ``x`` ``(batch, time, channels)``, ``y`` ``(batch,)``; ``generator`` draws the method's noise and random
+    attack starts; ``seed`` (the training seed), ``epoch`` and ``step`` (0-based) name the batch, from which a
+    device-aware method derives its chip (the same chip on a resumed run, whatever the batch size).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    generator: torch.Generator
+    seed: int = 0
+    epoch: int = 0
+    step: int = 0
+
 
 @dataclass
 class StepResult:
-    """What a method returns for one batch: the loss, the nominal logits, and scalar metrics to log."""
+    """What a method returns for one batch: the loss, the logits train accuracy is counted on (the nominal
+    point's where the method computed them), scalar metrics to log (``fit`` records their epoch means as
+    ``train_<name>``), and, for inspection, the parameter dicts the terms were evaluated at (``points``, e.g.
+    ``attacked``) and the batch's chip (``draw``, device-aware methods)."""
 
     loss: torch.Tensor
     logits: torch.Tensor
     metrics: dict[str, float] = field(default_factory=dict)
+    points: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    draw: Any = None
 
 
 @dataclass(frozen=True)
@@ -38,47 +70,34 @@ class NoConfig:
 class Method(ABC):
     """Base class of training methods. Subclasses set ``name``, ``summary`` and ``Config``.
 
-    A method whose ``Config`` has a ``device`` field accepts ``--device``. With ``device_aware = True`` a
-    non-empty ``device`` (a profile name or TOML path) gives it ``self.chips``, a
-    :class:`~robust_snn.training.device_aware.DeviceChips` that draws a fresh chip of that profile for every
-    batch; the method decides where the chip enters its loss.
+    A method whose ``Config`` has a ``device`` field accepts ``--device`` (``device_summary`` says what it
+    changes, for ``robust-snn methods``).
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     Config: ClassVar[type] = NoConfig
-    device_aware: ClassVar[bool] = False
-    device_summary: ClassVar[str] = ""  # what ``device`` changes, for ``robust-snn methods``
+    device_summary: ClassVar[str] = ""
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()
-        self.chips = None
-        profile = getattr(self.config, "device", "") if self.device_aware else ""
-        if profile:
-            from ..device_aware import DeviceChips
 
-            self.chips = DeviceChips(profile)
+    def init(self, model: nn.Module) -> MethodState:
+        """The state before the first batch (empty for a method that carries nothing between batches)."""
+        return {}
 
     @abstractmethod
-    def loss(
-        self,
-        model: nn.Module,
-        params: dict[str, torch.Tensor],
-        x: torch.Tensor,
-        y: torch.Tensor,
-        generator: torch.Generator,
-    ) -> StepResult:
-        """Loss for the batch ``x`` ``(batch, time, channels)``, labels ``y`` ``(batch,)``."""
+    def update(self, model: nn.Module, params: dict[str, torch.Tensor], batch: Batch, state: MethodState
+               ) -> tuple[StepResult, MethodState]:
+        """Loss of ``batch`` at the physical parameters ``params`` (differentiable w.r.t. the model's leaves)
+        and the state for the next batch. Must not change ``state`` in place."""
 
-    def start_epoch(self, epoch: int) -> None:
-        """Called by the trainer before each epoch (0-based). Methods with state across batches reset it
-        here, so that a run resumed at an epoch boundary replays exactly."""
-
-    def start_batch(self, seed: int, epoch: int, step: int) -> None:
-        """Called by the trainer before each batch: the training seed, the epoch and the step within it
-        (0-based). Device-aware methods derive the batch's chip from them (resumable, batch-size free)."""
-        if self.chips is not None:
-            self.chips.start_batch(seed, epoch, step)
+    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+             generator: torch.Generator, *, seed: int = 0, epoch: int = 0, step: int = 0) -> StepResult:
+        """One batch from the initial state (``init`` then ``update``): the loss of a first step, for tests and
+        benchmarks. Training threads the state through :meth:`update` instead."""
+        batch = Batch(x, y, generator, seed, epoch, step)
+        return self.update(model, params, batch, self.init(model))[0]
 
     def hyperparameters(self) -> dict[str, Any]:
         """The config as a dict; an empty ``device`` (no chip line) is left out, so runs without one describe

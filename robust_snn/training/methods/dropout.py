@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...config import ConfigError
 from ...core.lif import LIFLayer
-from ...core.parameters import functional_forward
-from .base import Method, StepResult, register_method
+from .base import register_method
+from .compose import Composed, CrossEntropy, Params, Perturbation, Step, Term
 
 
 def spiking_layers(model: nn.Module) -> list[nn.Module]:
@@ -84,15 +83,24 @@ class DropoutConfig:
             raise ConfigError(f"method.dropout.p must be in [0, 1), got {self.p!r}")
 
 
+class HiddenDropout(Perturbation):
+    """The forward pass under :func:`hidden_dropout` (the parameters are not moved)."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def forward(self, step: Step, params: Params) -> torch.Tensor:
+        with hidden_dropout(step.model, self.p, step.generator):
+            return step.forward(params)
+
+
 @register_method
-class Dropout(Method):
+class Dropout(Composed):
+    """``CE(f_dropout(X, theta))``."""
+
     name = "dropout"
     summary = "cross-entropy with dropout on hidden spiking units, rescaled by 1/(1-p)"
     Config = DropoutConfig
 
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
-        with hidden_dropout(model, self.config.p, generator):
-            logits = functional_forward(model, params, x)
-        ce = F.cross_entropy(logits, y)
-        return StepResult(ce, logits, {"ce": float(ce.detach())})
+    def terms(self) -> list[Term]:
+        return [CrossEntropy("ce", at="sample", perturb=HiddenDropout(self.config.p))]

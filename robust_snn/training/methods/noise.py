@@ -13,13 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from ...config import ConfigError
-from ...core.parameters import functional_forward
-from .base import Method, StepResult, names_in_families, register_method, relative_noise
+from .base import register_method
+from .compose import Composed, CrossEntropy, RelativeNoise, Term
 
 
 @dataclass(frozen=True)
@@ -34,18 +30,14 @@ class NoiseConfig:
 
 
 @register_method
-class Noise(Method):
+class Noise(Composed):
+    """``CE(sample + sg(|sample| sigma N))``."""
+
     name = "noise"
     summary = "cross-entropy under fresh relative parameter noise theta*(1+sigma*N) each step"
     device_summary = "the relative noise on top of a fresh chip of the profile every batch (sigma: a margin)"
     Config = NoiseConfig
-    device_aware = True
 
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
-        if self.chips is not None:
-            params = self.chips.chip(params, self.chips.draw(model, params))
-        noisy = relative_noise(params, names_in_families(model, self.config.families), self.config.sigma, generator)
-        logits = functional_forward(model, noisy, x)
-        ce = F.cross_entropy(logits, y)
-        return StepResult(ce, logits, {"ce": float(ce.detach())})
+    def terms(self) -> list[Term]:
+        cfg = self.config
+        return [CrossEntropy("ce", at="sample", perturb=RelativeNoise(cfg.sigma, cfg.families))]

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from ...config import ConfigError
-from ...core.parameters import functional_forward, parameter_families
-from .base import Method, StepResult, register_method
+from .base import register_method
+from .compose import Composed, CrossEntropy, ProgrammingSampler, Sampler, Term
 
 
 @dataclass(frozen=True)
@@ -31,28 +27,16 @@ class QATConfig:
 
 
 @register_method
-class QAT(Method):
+class QAT(Composed):
+    """``CE(theta + sg(P(theta) - theta))``: the programming sampler and a plain cross-entropy."""
+
     name = "qat"
     summary = "quantisation-aware training: forward at the device's programmed values, straight-through gradient"
     device_summary = "the forward uses the profile's programmed values only (no mismatch; default xylo-audio2)"
     Config = QATConfig
 
-    def __init__(self, config: QATConfig | None = None) -> None:
-        super().__init__(config)
-        from ...devices import load_profile
+    def sampler(self) -> Sampler:
+        return ProgrammingSampler(self.config.device)
 
-        self._model = load_profile(self.config.device).mismatch_model()
-
-    def programmed(self, model: nn.Module, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``theta + stopgrad(P(theta) - theta)``: programmed values forward, identity backward."""
-        from ...devices import model_dt
-
-        detached = {k: v.detach() for k, v in params.items()}
-        quantised = self._model.program(detached, parameter_families(model), dt=model_dt(model)).materialise()
-        return {k: v + (quantised[k].to(v.dtype) - v).detach() for k, v in params.items()}
-
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
-        logits = functional_forward(model, self.programmed(model, params), x)
-        ce = F.cross_entropy(logits, y)
-        return StepResult(ce, logits, {"ce_programmed": float(ce.detach())})
+    def terms(self) -> list[Term]:
+        return [CrossEntropy("ce_programmed", at="anchor")]

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from ...config import ConfigError
-from ...core.parameters import functional_forward
-from .base import Method, StepResult, names_in_families, register_method, relative_noise
+from .base import register_method
+from .compose import Composed, CrossEntropy, RelativeNoise, Term
 
 
 @dataclass(frozen=True)
@@ -33,17 +29,15 @@ class RWPConfig:
 
 
 @register_method
-class RWP(Method):
+class RWP(Composed):
+    """``(1 - mix) CE(theta) + mix CE(theta + sg(|theta| sigma N))``."""
+
     name = "rwp"
     summary = "clean cross-entropy mixed with cross-entropy under random relative weight perturbation"
     Config = RWPConfig
 
-    def loss(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             generator: torch.Generator) -> StepResult:
+    def terms(self) -> list[Term]:
         cfg = self.config
-        logits = functional_forward(model, params, x)
-        clean = F.cross_entropy(logits, y)
-        noisy = relative_noise(params, names_in_families(model, cfg.families), cfg.sigma, generator)
-        perturbed = F.cross_entropy(functional_forward(model, noisy, x), y)
-        loss = (1 - cfg.mix) * clean + cfg.mix * perturbed
-        return StepResult(loss, logits, {"ce": float(clean.detach()), "ce_perturbed": float(perturbed.detach())})
+        return [CrossEntropy("ce", at="anchor", weight=1 - cfg.mix),
+                CrossEntropy("ce_perturbed", at="sample", perturb=RelativeNoise(cfg.sigma, cfg.families),
+                             weight=cfg.mix)]

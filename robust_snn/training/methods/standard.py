@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from ...core.parameters import functional_forward
-from .base import Method, StepResult, register_method
+from .base import register_method
+from .compose import Composed, CrossEntropy, Term
 
 
 @dataclass(frozen=True)
@@ -24,23 +20,13 @@ class StandardConfig:
 
 
 @register_method
-class Standard(Method):
+class Standard(Composed):
+    """``CE(sample)``: the sample is ``theta``, or with a device the batch's chip."""
+
     name = "standard"
     summary = "cross-entropy at the nominal parameters (no robustness term)"
     device_summary = "CE on a fresh chip of the profile every batch (hardware-aware training)"
     Config = StandardConfig
-    device_aware = True
 
-    def loss(
-        self,
-        model: nn.Module,
-        params: dict[str, torch.Tensor],
-        x: torch.Tensor,
-        y: torch.Tensor,
-        generator: torch.Generator,
-    ) -> StepResult:
-        if self.chips is not None:
-            params = self.chips.chip(params, self.chips.draw(model, params))
-        logits = functional_forward(model, params, x)
-        ce = F.cross_entropy(logits, y)
-        return StepResult(ce, logits, {"ce": float(ce.detach())})
+    def terms(self) -> list[Term]:
+        return [CrossEntropy("ce", at="sample")]
