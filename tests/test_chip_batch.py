@@ -8,6 +8,7 @@ import robust_snn.devices.ensemble as ensemble
 from robust_snn.core import NetworkConfig, SNNClassifier, functional_forward, parameter_families, physical_parameters
 from robust_snn.core.chip_batch import chip_batch_support, chip_batched_forward
 from robust_snn.devices import evaluate_ensemble, sample_chips
+from robust_snn.distributed.ensemble import distributed_ensemble
 
 CONFIGS = {
     "ffwd": dict(hidden=(12,)),
@@ -74,6 +75,24 @@ def test_results_do_not_depend_on_the_time_block(time_block):
     model = as_rate_readout(make("two-layers-rec-adaptive"))
     chips, x = chips_of(model), inputs(steps=20)
     assert torch.equal(chip_batched_forward(model, chips, x, time_block=time_block), vmapped(model, chips, x))
+
+
+@pytest.mark.parametrize("name", ["two-layers-rec-adaptive", "leaky-two-layers"])
+def test_results_do_not_depend_on_the_thread_count(name):
+    # Large enough (8 chips x 128 samples x 40 neurons) for torch to split the elementwise ops over threads.
+    model = make(name, hidden=(40, 36))
+    chips, x = chips_of(model, n=8), inputs(batch=128, steps=12)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(chip_batched_forward(model, chips, x))
+    finally:
+        torch.set_num_threads(before)
+    one, two = results
+    torch.testing.assert_close(two, one, rtol=0, atol=1e-6)
+    assert torch.equal(one.argmax(-1), two.argmax(-1))
 
 
 @pytest.mark.parametrize("name", ["recurrent", "adaptive", "leaky-readout"])
@@ -154,6 +173,8 @@ def test_every_ensemble_path_gives_the_same_per_chip_accuracies(profile, monkeyp
         monkeypatch.setattr(ensemble, "VMAP_ROWS", 12)  # vmap over slices of 3 samples (chunks of 4 chips)
         paths["vmap, batch in slices"] = evaluate_ensemble(generic, profile, data, chunk_size=4, **kw)
         monkeypatch.undo()
+        # The distributed entry point, chips in tasks of 2 (the local backend: what Ray workers run).
+        paths["tasks of 2 chips"] = distributed_ensemble(model, profile, data, chunk_size=4, chips_per_task=2, **kw)
         reference = paths["loop"].per_chip_accuracy
         assert len(set(reference)) > 1  # the chips differ, so equality is informative
         for name, result in paths.items():

@@ -1,0 +1,101 @@
+"""Products of binary spike vectors with per-chip weight matrices, by table look-up instead of multiply-adds.
+
+Why: in a chip ensemble the recurrent current ``S_{t-1} W_r`` is one ``(batch, n) x (n, n)`` product per chip
+and step, the largest part of the arithmetic (``2 n^2`` FLOPs per sample), and ``S`` holds only 0s and 1s.
+Split the ``n`` presynaptic neurons into ``G = ceil(n / 4)`` groups of four; for each chip and group, tabulate
+the 16 possible sums of the group's weight rows once per chunk of chips::
+
+    table[c, g, m, :] = sum_{j = 0..3, bit j of m set} W[c, j G + g, :]      (m = 0 .. 15)
+
+Then for each sample ``S W = sum_g table[c, g, code_g, :]`` with ``code_g = sum_j 2^j S[j G + g]``: 16 row
+additions of length ``n_out`` (one ``torch.nn.functional.embedding_bag`` over all chips and samples, FBGEMM's
+look-up kernel) in place of 64 multiply-add rows. The groups are strided (group ``g`` = neurons ``g, G + g,
+2G + g, 3G + g``) so that each code is four contiguous slices of the spike tensor added with weights 1, 2, 4, 8.
+Measured on the 2-core CPU of ``benchmarks/bench_ensemble.py`` (16 chips x 256 samples x 64 neurons, one
+thread, 10th percentile of 100 calls): codes 0.04 ms + look-up 0.11 ms against 0.33 ms for the dense batched
+``baddbmm``. Larger groups (5, 6, 8 bits) made the look-up no faster (0.09-0.10 ms: the cost is per bag, not
+per row added) and the codes and tables dearer, so four it is. Activity does not enter: a silent group looks up
+its zero row like any other. Gathering only the spiking neurons' rows (variable-length bags) would add fewer
+rows at that benchmark's 30% activity (about 19 against 16 look-ups for 64 neurons: no fewer), and finding
+them costs a ``nonzero`` per step (that variant measured 6-9x slower than the dense product,
+benchmarks/README.md).
+
+Rounding: the table entries and the look-up add the same weights as the dense product, in another order, so a
+result can differ from a BLAS product in the last bits (as two BLAS kernels for two matrix shapes can): a spike
+flips only where a membrane lands within a few ulp of its threshold. ``tests/test_spike_product.py`` checks the
+product against a float64 reference, ``tests/test_chip_batch.py`` spikes and accuracies against ``vmap`` and
+the chip-by-chip loop.
+
+Shapes: spikes ``(..., 4 G)`` with a chip axis anywhere but last (columns past ``n_in`` are padding, kept
+at zero), weights ``(chips, n_in, n_out)`` (``S W``: row = presynaptic neuron), result ``(..., n_out)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: Presynaptic neurons per look-up group: 16 table rows per group.
+GROUP_BITS = 4
+
+
+def padded_width(n_in: int) -> int:
+    """Columns of a spike tensor that :class:`SpikeProduct` reads: ``n_in`` rounded up to whole groups."""
+    return -(-n_in // GROUP_BITS) * GROUP_BITS
+
+
+class SpikeProduct:
+    """``S W`` for binary ``S`` ``(..., padded_width(n_in))`` and per-chip ``W`` ``(chips, n_in, n_out)``.
+
+    Built once per chunk of chips (the tables: ``chips * G * 16 * n_out`` floats, 1 MB for 16 chips of a
+    64 x 64 matrix); each call costs one pass to form the codes and one look-up per sample, chip and group.
+    """
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        chips, n_in, n_out = weight.shape
+        width = padded_width(n_in)
+        self.groups = groups = width // GROUP_BITS
+        self.chips, self.n_in, self.n_out = chips, n_in, n_out
+        rows = weight.new_zeros(chips, width, n_out)
+        rows[:, :n_in] = weight
+        combos = 1 << GROUP_BITS
+        codes = torch.arange(combos, device=weight.device)
+        bits = ((codes[:, None] >> torch.arange(GROUP_BITS, device=weight.device)) & 1).to(weight.dtype)
+        # table[c, g, m] = sum_j bits[m, j] rows[c, j G + g]: (chips, groups, 16, n_out), flattened for look-up.
+        table = torch.einsum("mj,cjgn->cgmn", bits, rows.view(chips, GROUP_BITS, groups, n_out))
+        self.table = table.reshape(chips * groups * combos, n_out).contiguous()
+        # Row of (chip c, group g, code 0) in the flattened table; exact in float32 below 2^24 rows.
+        self.offsets = (torch.arange(chips, device=weight.device)[:, None] * (groups * combos)
+                        + torch.arange(groups, device=weight.device) * combos).to(weight.dtype)
+        self._codes: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _buffers(self, shape: tuple[int, ...], like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        buffers = self._codes.get(shape)
+        if buffers is None:
+            buffers = like.new_empty(shape), torch.empty(shape, dtype=torch.int32, device=like.device)
+            self._codes[shape] = buffers
+        return buffers
+
+    def __call__(self, spikes: torch.Tensor, chip_dim: int = 0) -> torch.Tensor:
+        """0/1 floats ``(..., 4 G)`` with the chip axis at ``chip_dim`` -> ``(..., n_out)``:
+        ``spikes[..., :n_in] @ W[c]`` for each chip ``c``.
+
+        The look-up visits samples in memory order; chip-major layouts (chip axis before the samples) keep one
+        chip's table in cache at a time (measured: 0.09 against 0.11 ms sample-major at 16 chips, 0.33 against
+        0.62 at 64).
+        """
+        g, dims = self.groups, spikes.dim()
+        chip_dim %= dims
+        if spikes.shape[-1] != g * GROUP_BITS or chip_dim == dims - 1 or spikes.shape[chip_dim] != self.chips:
+            raise ValueError(f"expected spikes with {self.chips} chips on dim {chip_dim} and "
+                             f"{g * GROUP_BITS} columns, got {tuple(spikes.shape)}")
+        code_f, code_i = self._buffers((*spikes.shape[:-1], g), spikes)
+        offsets = self.offsets.view(*(self.chips if d == chip_dim else 1 for d in range(dims - 1)), g)
+        torch.add(offsets, spikes[..., :g], out=code_f)  # exact: small integers in float32
+        for j in range(1, GROUP_BITS):
+            code_f.add_(spikes[..., j * g:(j + 1) * g], alpha=1 << j)
+        code_i.copy_(code_f)
+        out = torch.nn.functional.embedding_bag(code_i.view(-1, g), self.table, mode="sum")
+        return out.view(*spikes.shape[:-1], self.n_out)
+
+
+__all__ = ["GROUP_BITS", "SpikeProduct", "padded_width"]
