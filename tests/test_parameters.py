@@ -97,3 +97,96 @@ def test_unknown_parameter_name_is_refused():
     model = adaptive_model()
     with pytest.raises(KeyError, match="nope"):
         functional_forward(model, {"nope": torch.zeros(1)}, torch.zeros(1, 2, 4))
+
+
+def test_each_declaration_gives_unit_shape_and_constraint_and_positive_ones_are_stored_as_logarithms():
+    """Written out by hand for the adaptive recurrent layer with a leaky readout: the unit and constraint of
+    every physical parameter, its shape, and the leaf the optimiser sees (log for positive ones)."""
+    from robust_snn.core import describe_parameters
+
+    model = adaptive_model()
+    rows = {r["name"]: r for r in describe_parameters(model)}
+    expected = {  # name: (shape, unit, constraint)
+        "layers.0.weight": ((6, 4), "membrane units per input unit", "real"),
+        "layers.0.w_rec": ((6, 6), "membrane units per spike", "zero_diagonal"),
+        "layers.0.bias": ((6,), "membrane units per step", "real"),
+        "layers.0.tau_mem": ((6,), "s", "positive"), "layers.0.tau_syn": ((6,), "s", "positive"),
+        "layers.0.threshold": ((6,), "membrane units", "positive"),
+        "layers.0.tau_adapt": ((6,), "s", "positive"),
+        "layers.0.adapt_strength": ((6,), "membrane units per adaptation unit", "positive"),
+        "readout.weight": ((3, 6), "membrane units per input spike", "real"),
+        "readout.bias": ((3,), "membrane units per step", "real"),
+        "readout.tau_mem": ((3,), "s", "positive"), "readout.tau_syn": ((3,), "s", "positive"),
+    }
+    assert {n: (r["shape"], r["unit"], r["constraint"]) for n, r in rows.items()} == expected
+    assert all(r["init"] and r["doc"] for r in rows.values())
+    leaves = dict(model.named_parameters())
+    physical = physical_parameters(model)
+    for name, (_, _, constraint) in expected.items():
+        prefix, attr = name.rsplit(".", 1)
+        if constraint == "positive":
+            assert f"{prefix}.{attr}" not in leaves
+            assert torch.equal(physical[name], torch.exp(leaves[f"{prefix}.log_{attr}"])), name
+        else:
+            assert physical[name] is leaves[name], name
+
+
+def test_assigning_a_positive_parameter_stores_its_logarithm_and_refuses_a_non_positive_value():
+    layer = adaptive_model().layers[0]
+    layer.tau_mem = torch.full((6,), 0.02)
+    assert torch.allclose(layer.log_tau_mem, torch.log(torch.full((6,), 0.02)))
+    assert isinstance(layer.log_tau_mem, nn.Parameter)
+    with pytest.raises(ValueError, match="tau_syn must be finite and > 0"):
+        layer.tau_syn = torch.tensor([0.01, 0.0, 0.01, 0.01, 0.01, 0.01])
+
+
+def test_a_layer_without_recurrence_has_no_recurrent_weights():
+    model = SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=3, recurrent=False))
+    assert not hasattr(model.layers[0], "w_rec") and "layers.0.w_rec" not in physical_parameters(model)
+
+
+def test_check_declared_names_a_parameter_with_the_wrong_shape_or_missing():
+    from robust_snn.core import check_declared
+
+    model = SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=3, recurrent=True))
+    check_declared(model)
+    model.layers[0].weight = nn.Parameter(torch.zeros(6, 5))
+    wrong = r"layers\.0\.weight has shape \(6, 5\), declared \('n_out', 'n_in'\) = \(6, 4\)"
+    with pytest.raises(ValueError, match=wrong):
+        check_declared(model)
+    model = SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=3, recurrent=True))
+    del model.layers[0]._parameters["w_rec"]
+    with pytest.raises(ValueError, match=r"layers\.0\.w_rec is declared present \(recurrent\) but is missing"):
+        check_declared(model)
+
+
+def test_a_new_module_declares_its_parameters_once_and_gets_families_and_the_physical_view():
+    """A module written with the declarations: families, the physical view and functional_forward follow from
+    them, and an undeclared family or constraint is refused at declaration."""
+    from robust_snn.core import Parameter
+
+    class Gain(nn.Module):
+        w = Parameter("weights", ("n", "n"), "1", "mixing matrix", init="identity")
+        gain = Parameter("other", ("n",), "1", "output gain", constraint="positive", init="2")
+
+        def __init__(self, n):
+            super().__init__()
+            self.n = n
+            self.w = nn.Parameter(torch.eye(n))
+            self.gain = torch.full((n,), 2.0)
+
+        def forward(self, x):
+            return (x @ self.w.t()) * self.gain
+
+    module = Gain(3)
+    assert parameter_families(module) == {"w": "weights", "gain": "other"}
+    assert [n for n, _ in module.named_parameters()] == ["w", "log_gain"]
+    physical = physical_parameters(module)
+    assert torch.allclose(physical["gain"], torch.full((3,), 2.0))
+    x = torch.ones(2, 3)
+    assert torch.allclose(functional_forward(module, {**physical, "gain": torch.full((3,), 5.0)}, x),
+                          torch.full((2, 3), 5.0))
+    with pytest.raises(ValueError, match="unknown parameter family 'bias'"):
+        Parameter("bias", ("n",), "1", "a bias")
+    with pytest.raises(ValueError, match="unknown parameter constraint 'negative'"):
+        Parameter("biases", ("n",), "1", "a bias", constraint="negative")
