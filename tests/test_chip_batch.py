@@ -70,6 +70,19 @@ def test_logits_equal_the_vmapped_networks(name):
         assert torch.equal(batched, reference)
 
 
+@pytest.mark.parametrize("name", ["two-layers-rec-adaptive", "leaky-two-layers"])
+def test_the_dense_products_give_the_same_spikes_as_the_look_ups(name, monkeypatch):
+    import robust_snn.core.spike_product as spike_product
+
+    model = as_rate_readout(make(name)) if make(name).config.readout == "spike_mean" else make(name)
+    chips, x = chips_of(model), inputs()
+    looked_up = chip_batched_forward(model, chips, x)
+    monkeypatch.setattr(spike_product, "MAX_TABLE_BYTES", 0)  # every product by batched matrix multiplication
+    dense = chip_batched_forward(model, chips, x)
+    torch.testing.assert_close(dense, looked_up, rtol=0, atol=1e-6)
+    torch.testing.assert_close(dense, vmapped(model, chips, x), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("time_block", [1, 3, 7, 100])
 def test_results_do_not_depend_on_the_time_block(time_block):
     model = as_rate_readout(make("two-layers-rec-adaptive"))

@@ -4,7 +4,8 @@ in float64 with einsum; padding, chip-axis placement and thread count do not cha
 import pytest
 import torch
 
-from robust_snn.core.spike_product import GROUP_BITS, SpikeProduct, padded_width
+import robust_snn.core.spike_product as spike_product_module
+from robust_snn.core.spike_product import GROUP_BITS, DenseProduct, SpikeProduct, padded_width, spike_product
 
 
 def spikes_and_weights(chips, n_in, n_out, lead=(5,), p=0.3, seed=0):
@@ -78,3 +79,13 @@ def test_wrong_shapes_are_named():
         product(spikes[..., :6])  # unpadded
     with pytest.raises(ValueError, match="3 chips"):
         product(spikes[:2])
+
+
+def test_the_dense_fallback_computes_the_same_product_and_serves_large_tables(monkeypatch):
+    spikes, weight = spikes_and_weights(chips=3, n_in=13, n_out=7, lead=(2, 5))
+    out = DenseProduct(weight)(spikes.transpose(0, 1), chip_dim=1)  # (steps, chips, batch, width)
+    assert out.shape == (2, 3, 5, 7)
+    torch.testing.assert_close(out.transpose(0, 1).double(), reference(spikes, weight, 13), rtol=1e-6, atol=1e-5)
+    assert isinstance(spike_product(weight), SpikeProduct)  # 3 x 16 x 16 x 7 floats: small
+    monkeypatch.setattr(spike_product_module, "MAX_TABLE_BYTES", 3 * 4 * 16 * 7 * 4 - 1)
+    assert isinstance(spike_product(weight), DenseProduct)

@@ -5,15 +5,16 @@
 ``(chips, batch, classes)`` of every chip: what ``torch.func.vmap`` over
 :func:`~robust_snn.core.parameters.functional_forward` computes, laid out for a CPU:
 
-- states are ``(batch, chips, n)``: per-neuron parameters ``(chips, n)`` broadcast against them as they are,
-  and the first layer's input projection, the data being the same for every chip, is one plain product
-  ``(steps * batch, n_in) x (n_in, chips * n)`` per block of steps (one weight matrix per chip side by side);
+- states are ``(chips, batch, n)``, per-neuron parameters ``(chips, 1, n)``; the first layer's input
+  projection is one batched product per block of steps, ``(chips, steps * batch, n_in) x (chips, n_in, n)``
+  (the data, the same for every chip, through a stride-0 chip axis);
 - products with spikes (the recurrent current every step, and the input of every later layer and of a leaky
   readout) are table look-ups, :class:`~robust_snn.core.spike_product.SpikeProduct`: the spikes are 0 or 1,
   so ``S W`` is a sum of weight rows, and sums of four rows at a time are tabulated once per chunk of chips
-  (16 row additions per sample instead of a 64-row multiply-add for 64 neurons);
+  (16 row additions per sample instead of a 64-row multiply-add for 64 neurons; batched matrix products where
+  a table would pass :data:`~robust_snn.core.spike_product.MAX_TABLE_BYTES`);
 - time-major and time-blocked: the network runs ``time_block`` steps at a time, layer after layer, so the
-  working set (one block of drive and spikes per layer, ``(time_block, batch, chips, n)``, plus the states)
+  working set (one block of drive and spikes per layer, ``(time_block, chips, batch, n)``, plus the states)
   stays in cache, and memory is about ``chips * batch * n * (2 * time_block + 4)`` floats per layer whatever
   the number of steps (a leaky readout adds its membrane trace, ``chips * batch * time * classes``);
 - every step is :func:`~robust_snn.core.lif_step.lif_step` writing into preallocated buffers (``out=``):
@@ -21,9 +22,13 @@
 - a spike-mean readout accumulates spike counts (exact: sums of 0/1 values); a leaky readout runs its
   integrator on the same blocks.
 
-Where the time goes (``benchmarks/bench_ensemble.py``'s network, 16 chips x 256 samples, one thread, per
-step): input projection 0.09 ms, recurrent look-up 0.15 ms (the dense batched product it replaces: 0.33 ms),
-five elementwise passes of about 0.02 ms each.
+Where the time goes (``benchmarks/bench_ensemble.py``'s network, 16 chips x 256 samples, one thread, each op
+timed alone, 10th percentile on the shared 2-core machine): per step, input projection 0.09 ms, recurrent
+look-up 0.13 ms (codes 0.04, look-up 0.09; the dense batched product it replaces: 0.33 ms), six elementwise
+passes of about 0.02 ms each (drive, recurrent add, ``U``, ``V``, threshold, reset; plus the spike count),
+and about 0.035 ms of Python and dispatch. The input projection runs at about 90 GFLOP/s and the passes at
+memory speed, so what is left is near what eager PyTorch can do with one core: fusing the passes would need
+a compiler.
 
 Same numbers: the elementwise updates are the same ops on the same values as every other path; the products
 add the same terms in another order (BLAS kernels for other shapes, the look-up's partial sums), so a membrane
@@ -47,7 +52,7 @@ from .lif_step import LIFParams, LIFStepState, StepBuffers, decay, initial_state
 from .network import SNNClassifier
 from .parameters import stored_parameters
 from .readout import LeakyReadout, SpikeMeanReadout
-from .spike_product import SpikeProduct, padded_width
+from .spike_product import padded_width, spike_product
 
 #: Bytes of one block of a layer's drive (``time_block * chips * batch * n * 4``) that the default block
 #: size aims at: small enough for the per-core caches, large enough for an efficient input projection
@@ -78,7 +83,7 @@ class _Input:
     def __init__(self, weight: torch.Tensor, from_spikes: bool) -> None:
         self.n = weight.shape[1]
         self.weight_t = weight.transpose(1, 2)  # (chips, n_in, n)
-        self.lookup = SpikeProduct(self.weight_t) if from_spikes else None
+        self.lookup = spike_product(self.weight_t) if from_spikes else None
 
     def __call__(self, previous: torch.Tensor) -> torch.Tensor:
         """``previous`` ``(steps, batch, n_in)`` data or ``(steps, chips, batch, padded)`` spikes ->
@@ -107,7 +112,7 @@ class _Layer:
         self.input = _Input(p["weight"], from_spikes)
         self.bias, self.beta = bias[:, None], beta[:, None]  # (chips, 1, n)
         # The recurrent current is added to the drive by a look-up (lif_step gets no w_rec): same equations.
-        self.recurrent = SpikeProduct(recurrent_matrix(p["w_rec"], beta, layer._offdiag)) if layer.recurrent \
+        self.recurrent = spike_product(recurrent_matrix(p["w_rec"], beta, layer._offdiag)) if layer.recurrent \
             else None
         rho = decay(layer.dt, torch.exp(p["log_tau_adapt"]))[:, None] if layer.adaptive else None
         kappa = torch.exp(p["log_adapt_strength"])[:, None] if layer.adaptive else None
