@@ -132,8 +132,9 @@ def _paths(node, prefix=()):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_profile_parser_accepts_or_names_the_field_for_any_mutation(data):
-    """Replace, delete or add any field of a built-in profile: a valid profile or a ConfigError naming where,
-    never another exception (a TypeError deep in a stage would be a traceback for the user)."""
+    """Replace, delete or add any field of a built-in profile: a valid profile or a ConfigError naming where
+    (the key added, or the innermost key on the path to the value changed; as written or escaped as Python
+    writes it), never another exception (a TypeError deep in a stage would be a traceback for the user)."""
     name = data.draw(st.sampled_from(["pcm", "dynapse2", "rram", "xylo-audio2", "gaussian-20"]))
     doc = copy.deepcopy(_builtin(name))
     path = data.draw(st.sampled_from(list(_paths(doc))))
@@ -142,16 +143,20 @@ def test_the_profile_parser_accepts_or_names_the_field_for_any_mutation(data):
         parent = parent[key]
     action = data.draw(st.sampled_from(["replace", "delete", "add"]))
     value = data.draw(toml_values)
+    # Where the change is: the key added, else the innermost table key on the path to the changed value.
+    where = [key for key in path if isinstance(key, str)][-1]
     if action == "replace" or (action == "delete" and isinstance(parent, list)):
         parent[path[-1]] = value
     elif action == "delete":
         del parent[path[-1]]
     elif isinstance(parent, dict):
-        parent[data.draw(st.text(min_size=1, max_size=6))] = value
+        where = data.draw(st.text(min_size=1, max_size=6))
+        parent[where] = value
     try:
         build_profile(doc)
     except ConfigError as exc:
-        assert str(exc).strip()
+        message = str(exc)
+        assert where in message or repr(where)[1:-1] in message, f"{action} at {path}: {message}"
 
 
 def test_a_missing_optional_extra_exits_2_with_its_install_command(tmp_path, monkeypatch, capsys):
