@@ -24,7 +24,8 @@ words are trimmed to their non-silent samples (lossless after mu-law), so the de
 about 15 MB while any front end can still be applied to it. Why audio rather than features: the front end (band
 count, MFCC, encodings) stays a choice of the user, and noise/augmentation are drawn at load time. Why 7 bits:
 see :func:`robust_snn.data.packed.pack_folder`. Same seed and engine versions give the same file, byte for byte
-(sox runs without dither, with repeatable random numbers).
+(sox runs without dither, with repeatable random numbers; espeak-ng's noise does not depend on the machine's
+PulseAudio state, see :func:`_espeak_env`).
 """
 
 from __future__ import annotations
@@ -155,8 +156,8 @@ def make_jobs(plan: Plan, variants: dict[str, list[str]], rng: np.random.Generat
     return jobs
 
 
-def _run(cmd: list[str], stdin: bytes | None = None) -> bytes:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+def _run(cmd: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> bytes:
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False, env=env)
     if proc.returncode != 0:
         raise DataError(f"{' '.join(cmd)} failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout
@@ -169,10 +170,26 @@ def _to_raw(wav: bytes, *effects: str) -> np.ndarray:
     return np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
 
 
+def _espeak_env(runtime_dir: str) -> dict[str, str]:
+    """The environment for one espeak-ng call: ours, with PulseAudio's runtime directory pinned to ``runtime_dir``.
+
+    Why: espeak-ng 1.51 draws the noise of breathy and Klatt voices (``+f2``, ``+klatt4``, ...) from the C
+    library's unseeded ``rand()``, and it opens an audio device even with ``--stdout``, which loads libpulse.
+    When ``~/.config/pulse/<machine-id>-runtime`` is missing or dangling (the first espeak-ng run on a machine or
+    in a fresh ``$HOME``, or after ``/tmp`` was cleared), libpulse names a new ``/tmp/pulse-XXXXXXXXXXXX`` folder
+    with ``rand()``, one draw per letter and more for each name already taken, so that process's clip differs.
+    With ``PULSE_RUNTIME_PATH`` set, libpulse uses that folder and calls no ``rand()``: every clip is the one the
+    settled state gives, whatever the machine's PulseAudio state.
+    """
+    return {**os.environ, "PULSE_RUNTIME_PATH": runtime_dir}
+
+
 def synthesise(text: str, engine: str, voice: str, speed: float, pitch: float) -> np.ndarray:
     """Speech ``(samples,)`` float32 at 16 kHz from one engine call (sox resamples and shifts pitch)."""
     if engine == "espeak":
-        wav = _run(["espeak-ng", "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), "--stdout", text])
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = _run(["espeak-ng", "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), "--stdout", text],
+                       env=_espeak_env(tmp))
         return _to_raw(wav)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "out.wav"
