@@ -143,6 +143,26 @@ def test_the_ensemble_runs_our_classifier_chip_batched_and_other_modules_through
     assert len(calls) == 2
 
 
+def test_the_generic_path_runs_chips_one_by_one_on_batches_above_vmap_max_batch(monkeypatch):
+    calls = []
+    real = ensemble.functional_forward
+    monkeypatch.setattr(ensemble, "functional_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    class Subclassed(SNNClassifier):
+        pass
+
+    model = Subclassed(make("recurrent").config).eval()
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(20, 15, 6, generator=g) * 3, torch.randint(0, 3, (20,), generator=g))
+    kw = dict(n_chips=3, chunk_size=3, seed=1, batch_size=10, progress=False)
+    vmapped_result = evaluate_ensemble(model, "dynapse2", data, **kw)
+    under_vmap = len(calls)  # one traced call per batch, plus the probe and the nominal model
+    calls.clear()
+    monkeypatch.setattr(ensemble, "VMAP_MAX_BATCH", 9)
+    assert evaluate_ensemble(model, "dynapse2", data, **kw) == vmapped_result
+    assert len(calls) - under_vmap == 2 * (3 - 1)  # 2 batches: 3 calls each instead of 1
+
+
 def test_only_our_own_unmodified_classifier_is_supported():
     class Subclassed(SNNClassifier):
         pass
@@ -185,6 +205,9 @@ def test_every_ensemble_path_gives_the_same_per_chip_accuracies(profile, monkeyp
         }
         monkeypatch.setattr(ensemble, "VMAP_ROWS", 12)  # vmap over slices of 3 samples (chunks of 4 chips)
         paths["vmap, batch in slices"] = evaluate_ensemble(generic, profile, data, chunk_size=4, **kw)
+        monkeypatch.undo()
+        monkeypatch.setattr(ensemble, "VMAP_MAX_BATCH", 4)  # the generic path, chip by chip on large batches
+        paths["generic, chip by chip"] = evaluate_ensemble(generic, profile, data, chunk_size=4, **kw)
         monkeypatch.undo()
         # The distributed entry point, chips in tasks of 2 (the local backend: what Ray workers run).
         paths["tasks of 2 chips"] = distributed_ensemble(model, profile, data, chunk_size=4, chips_per_task=2, **kw)
