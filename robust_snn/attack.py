@@ -32,6 +32,7 @@ from .config import ConfigError, build_dataclass
 from .core.evaluation import evaluate, iterate_batches
 from .core.parameters import FAMILIES, functional_forward, parameter_families, physical_parameters
 from .runtime.accelerator import module_device, place
+from .seeding import generator
 
 DIVERGENCES = ("kl", "ce")
 GradFn = Callable[[dict[str, torch.Tensor]], tuple[float, dict[str, torch.Tensor]]]
@@ -225,7 +226,7 @@ def evaluate_attack(
     grad_fn = dataset_grad_fn(model, data, config.divergence, list(eps), batch_size, params)
     attacked, random, losses = [], [], []
     for r in range(repeats):
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + r)
+        gen = generator("attack", int(seed), r)  # robust_snn.seeding
         result = pga_attack(grad_fn, params, eps, config.steps, config.eps_init, gen)
         attacked.append(accuracy_at(model, perturb(params, result.coefficients), data, batch_size))
         losses.append(result.losses)

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from ..errors import DataError
+from ..seeding import generator as seeded
 from .augment import active_power, mix_at_snr, noise_segment, random_uniform, silence_clip, time_shift
 from .audio import fit_length
 from .encoding import encode
@@ -44,9 +45,11 @@ class SplitClips:
 
 
 def item_generator(seed: int, split: str, index: int, access: int = 0) -> torch.Generator:
-    """The generator of one draw of one item: independent per ``(seed, split, index, access)``."""
-    mixed = (seed * 1_000_003 + SPLIT_CODES[split] * 998_244_353 + index * 7_919 + access * 104_729) % (2**63 - 1)
-    return torch.Generator().manual_seed(mixed)
+    """The generator of one draw of one item: independent per ``(seed, split, index, access)``
+    (:mod:`robust_snn.seeding`)."""
+    if split not in SPLIT_CODES:
+        raise KeyError(split)
+    return seeded("data", int(seed), split, int(index), int(access))
 
 
 class KeywordDataset(Dataset):

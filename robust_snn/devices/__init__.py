@@ -16,7 +16,7 @@ Modules, one job each:
 - :mod:`.crossbar`, :mod:`.drift`: memristive conductance pairs, programming noise, stuck-at faults, drift,
   relaxation, drift compensation, read noise;
 - :mod:`.profiles`: profiles as TOML data (built-ins in ``profiles/``); :mod:`.limits`: does a model fit;
-- :mod:`.ensemble`: per-chip accuracies; :mod:`.seeding`: one random stream per (seed, chip, stage, draw).
+- :mod:`.ensemble`: per-chip accuracies; :mod:`robust_snn.seeding`: one random stream per (seed, chip, stage, draw).
 
 Example::
 
@@ -34,7 +34,7 @@ from .limits import model_resources, resource_violations
 from .model import MismatchModel, stack
 from .profiles import DeviceProfile, ResourceLimits, build_profile, describe_profiles, list_profiles, load_profile
 from .quantise import BitShiftDecay, IntegerQuantiser, SharedLevels
-from .seeding import derive_seed, generator
+from ..seeding import derive_seed, generator
 from .stage import STAGES, Stage, build_stage, register
 from .state import ChipState, Crossbar, Phase
 from .variation import LogNormal, RelativeGaussian, RelativeReadNoise, Variation

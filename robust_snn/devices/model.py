@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 
 from ..config import ConfigError
-from .seeding import generator
+from ..seeding import generator
 from .stage import Stage
 from .state import ChipState, Phase
 

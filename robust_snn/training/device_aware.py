@@ -9,7 +9,7 @@ log-normal or Gaussian mismatch of weights, biases, taus, thresholds; programmin
 score card's chip ensemble runs. Nothing here models a device.
 
 **Seeds.** The chip of step ``s`` (0-based, within epoch ``e``) of a run with training seed ``seed`` is chip 0
-of the mismatch model at seed ``derive_seed("device-aware", seed, e, s)`` (:mod:`robust_snn.devices.seeding`),
+of the mismatch model at seed ``derive_seed("device-aware", seed, e, s)`` (:mod:`robust_snn.seeding`),
 so a run resumed at an epoch boundary draws the same chips, and the chips never depend on the batch size.
 
 **Gradients.** The device stages run on detached tensors (rounding, level selection and conductance mapping
@@ -54,7 +54,7 @@ from torch import nn
 from ..core.parameters import parameter_families
 from ..devices.ensemble import model_dt
 from ..devices.profiles import DeviceProfile, load_profile
-from ..devices.seeding import derive_seed
+from ..seeding import derive_seed
 
 
 @dataclass(frozen=True)

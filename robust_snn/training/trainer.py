@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from ..config import ConfigError, build_dataclass
 from ..core.parameters import physical_parameters
 from ..runtime.accelerator import module_device, place
+from ..seeding import generator
 from ..progress import format_epoch, print_line, progress_mode
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..core.evaluation import evaluate, iterate_batches
@@ -89,9 +90,9 @@ class FitResult:
 
 
 def derived_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
-    """An independent generator per ``(seed, epoch, stream)``: resuming at an epoch replays its draws."""
-    mixed = (seed * 1_000_003 + epoch * 7_919 + stream * 104_729) % (2**63 - 1)
-    return torch.Generator().manual_seed(mixed)
+    """An independent generator per ``(seed, epoch, stream)`` (:mod:`robust_snn.seeding`): resuming at an epoch
+    replays its draws."""
+    return generator("train", int(seed), int(epoch), int(stream))
 
 
 def _trainable(model: nn.Module) -> list[torch.nn.Parameter]:
