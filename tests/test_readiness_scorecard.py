@@ -33,7 +33,17 @@ def test_score_card_has_the_readiness_fields_and_consistent_numbers(trained):
     assert card["yield"] == sum(a >= card["spec"] for a in accs) / 12
     assert card["yield_ci95"][0] <= card["yield"] <= card["yield_ci95"][1]
     assert card["worst_case_accuracy"] <= card["nominal_accuracy"]
-    assert card["grade"] in ("ready", "marginal", "not-ready")
+    # The grade from its rule, on the exact (Clopper-Pearson) interval computed here with scipy: 12 chips can
+    # never be ready (even 12 of 12 gives low = 0.025^(1/12) = 0.74 < the 0.95 target).
+    from scipy.stats import beta
+
+    passed = sum(a >= card["spec"] for a in accs)
+    low = beta.ppf(0.025, passed, 12 - passed + 1) if passed else 0.0
+    high = beta.ppf(0.975, passed + 1, 12 - passed) if passed < 12 else 1.0
+    assert card["yield_ci95"] == pytest.approx([low, high])
+    assert card["target_yield"] == 0.95 and low < 0.95
+    honest = card["fits_device"] and card["above_chance"]
+    assert card["grade"] == ("marginal" if honest and high >= 0.95 else "not-ready")
 
 
 def test_same_seed_same_score_card(trained):
@@ -55,12 +65,50 @@ def test_a_model_that_does_not_fit_is_graded_not_ready_with_the_violation_named(
     assert any("output" in v for v in card["violations"])
 
 
-def test_sensitivity_ranks_groups_by_accuracy_drop(trained):
-    model, data = trained
-    rows = sensitivity(model, "gaussian-30", data, n_chips=4, seed=0)
+def one_channel_per_class(per_class=4, time=30):
+    """Class c: input channel c held at 1, the other at 0."""
+    x = torch.zeros(2 * per_class, time, 2)
+    y = torch.arange(2).repeat_interleave(per_class)
+    for c in (0, 1):
+        x[y == c, :, c] = 1.0
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def decided_by(group):
+    """A 2-2-2 network, set by hand, whose answers under relative mismatch depend on ``group`` alone.
+
+    Hidden neuron c hears only channel c (weight 0.05, biases 0) and fires at a rate r > 0 for class c and never
+    otherwise; relative mismatch keeps zeros at zero, so a mismatched hidden layer (weights, time constants,
+    thresholds) changes r but not which neuron fires. The readout then decides:
+
+    - ``"readout biases"``: weights the identity, biases (5, 5): the true class wins by r (<= 1) over two biases
+      of 5 that mismatch moves by ~1.5 each, so chips often flip it; readout weights cannot (they stay > 0);
+    - ``"readout weights"``: weights ((1, 0.8), (0.8, 1)), biases 0: the true class wins by the ratio 1 / 0.8 of
+      two weights on the same r, which mismatch often inverts; the hidden layer cannot change a ratio.
+    """
+    weight, bias = {"readout biases": ([[1.0, 0.0], [0.0, 1.0]], [5.0, 5.0]),
+                    "readout weights": ([[1.0, 0.8], [0.8, 1.0]], [0.0, 0.0])}[group]
+    model = SNNClassifier(NetworkConfig(n_in=2, hidden=(2,), n_classes=2, seed=0))
+    with torch.no_grad():
+        model.layers[0].weight.copy_(0.05 * torch.eye(2))
+        model.layers[0].bias.zero_()
+        model.readout.weight.copy_(torch.tensor(weight))
+        model.readout.bias.copy_(torch.tensor(bias))
+    return model
+
+
+@pytest.mark.parametrize("group", ["readout biases", "readout weights"])
+def test_sensitivity_ranks_groups_by_accuracy_drop(group):
+    model, data = decided_by(group), one_channel_per_class()
+    rows = sensitivity(model, "gaussian-30", data, n_chips=8, seed=0)
     drops = [r["accuracy_drop"] for r in rows]
     assert drops == sorted(drops, reverse=True)
-    assert {r["family"] for r in rows} >= {"weights", "biases"}
+    top, rest = rows[0], rows[1:]
+    assert f"{top['layer']} {top['family']}" == group and top["accuracy_drop"] > 0.1
+    # every other group the profile varies is listed, and costs nothing by construction
+    assert {(r["layer"], r["family"]) for r in rest} >= {("layers.0", "weights"), ("layers.0", "taus"),
+                                                          ("layers.0", "thresholds")}
+    assert all(r["accuracy_drop"] == 0.0 for r in rest), rest
 
 
 def test_report_folder_holds_the_table_and_non_empty_plots_for_several_models(trained, tmp_path):
