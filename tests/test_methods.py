@@ -324,3 +324,19 @@ def test_qat_runs_forward_at_the_programmed_values_with_a_straight_through_gradi
 def test_qat_with_an_unknown_device_names_it():
     with pytest.raises(ValueError, match="nosuchchip"):
         make_method("qat", {"device": "nosuchchip"})
+
+
+def test_relative_noise_holds_positive_families_above_the_floor_and_leaves_the_rest_as_drawn():
+    """``theta + |theta| sigma N`` drawn by hand from the same generator; where that crosses 1% of a time
+    constant it is held there (sigma 0.5 over 20000 values crosses surely), weights may change sign."""
+    from robust_snn.training.methods.base import relative_noise
+
+    theta = {"tau": torch.full((20000,), 0.05), "w": torch.linspace(-1, 1, 20000)}
+    out = relative_noise(theta, ["tau", "w"], 0.5, torch.Generator().manual_seed(0), {"tau": "taus", "w": "weights"})
+    gen = torch.Generator().manual_seed(0)
+    drawn = {k: v + v.abs() * 0.5 * torch.randn(v.shape, generator=gen) for k, v in theta.items()}
+    low = drawn["tau"] < 0.01 * 0.05
+    assert low.sum() > 10
+    assert torch.equal(out["tau"][~low], drawn["tau"][~low])
+    assert torch.allclose(out["tau"][low], torch.full((int(low.sum()),), 0.0005))
+    assert torch.equal(out["w"], drawn["w"]) and (out["w"] * theta["w"] < 0).any()

@@ -111,15 +111,29 @@ class Method(ABC):
         return {"name": self.name, "hyperparameters": self.hyperparameters()}
 
 
+#: Positive families keep at least this fraction of their value under training noise (as on the simulated chips).
+NOISE_FLOOR = 0.01
+
+
 def relative_noise(
-    params: Mapping[str, torch.Tensor], names: list[str], sigma: float, generator: torch.Generator
+    params: Mapping[str, torch.Tensor], names: list[str], sigma: float, generator: torch.Generator,
+    families: Mapping[str, str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """``theta + stopgrad(|theta| * sigma * N(0, 1))`` for ``names`` (fresh draws from ``generator``)."""
+    """``theta + stopgrad(|theta| * sigma * N(0, 1))`` for ``names`` (fresh draws from ``generator``).
+
+    A Gaussian factor can cross zero: where ``families`` names a positive family (time constants, thresholds,
+    adaptation) the value is held at ``NOISE_FLOOR * theta`` or above, the device models' rule
+    (:func:`~robust_snn.devices.variation.keep_physical`); a negative time constant would make the forward pass
+    and its gradient NaN."""
+    from ...devices.variation import keep_physical
+
     out = dict(params)
     for name in names:
         theta = params[name]
         noise = torch.randn(theta.shape, generator=generator, dtype=theta.dtype).to(theta.device)
         out[name] = theta + (theta.abs() * sigma * noise).detach()
+        if families is not None:
+            out[name] = keep_physical(families[name], theta, out[name], NOISE_FLOOR)
     return out
 
 

@@ -152,7 +152,8 @@ class Perturbation:
 
 class RelativeNoise(Perturbation):
     """``theta + sg(|theta| sigma N(0, 1))`` on the parameters ``names(model)``, fresh from the batch's
-    generator (the paper's forward noise; relative, as device mismatch is)."""
+    generator (the paper's forward noise; relative, as device mismatch is; positive families held above a
+    floor, :func:`~robust_snn.training.methods.base.relative_noise`)."""
 
     def __init__(self, sigma: float, families: tuple[str, ...] = ("weights", "biases"),
                  names: Callable[[nn.Module], list[str]] | None = None) -> None:
@@ -160,7 +161,8 @@ class RelativeNoise(Perturbation):
         self.names = names or (lambda model: names_in_families(model, families))
 
     def apply(self, step: Step, params: Params) -> Params:
-        return relative_noise(params, self.names(step.model), self.sigma, step.generator)
+        model = step.model
+        return relative_noise(params, self.names(model), self.sigma, step.generator, parameter_families(model))
 
 
 class Term(ABC):
