@@ -117,6 +117,11 @@ class Step:
             self._draw, self._drawn = self.sampler.draw(self), True
         return self._draw
 
+    @property
+    def drawn(self) -> Any:
+        """The chip draw if some part asked for it, else ``None`` (without drawing one)."""
+        return self._draw
+
     def point(self, which: str) -> Params:
         """``"anchor"`` or ``"sample"`` (module docstring), computed once."""
         if which not in self._points:
@@ -236,4 +241,4 @@ class Composed(Method):
             loss = part if loss is None else loss + part
         assert loss is not None and first is not None
         logits = step.reported if step.reported is not None else first
-        return StepResult(loss, logits, step.metrics, step.points, step.chip() if step._drawn else None), new
+        return StepResult(loss, logits, step.metrics, step.points, step.drawn), new
