@@ -77,20 +77,21 @@ def one_channel_per_class(per_class=4, time=30):
 def decided_by(group):
     """A 2-2-2 network, set by hand, whose answers under relative mismatch depend on ``group`` alone.
 
-    Hidden neuron c hears only channel c (weight 0.05, biases 0) and fires at a rate r > 0 for class c and never
-    otherwise; relative mismatch keeps zeros at zero, so a mismatched hidden layer (weights, time constants,
-    thresholds) changes r but not which neuron fires. The readout then decides:
+    Hidden neuron c hears only channel c (weight 5, biases 0: it fires on every step) for class c and never
+    otherwise. Under ``gaussian-10`` (every value times ``1 + 0.1 z``) zeros stay zero, no value changes sign and
+    no hidden neuron falls silent, so a mismatched hidden layer (weights, time constants, thresholds) never
+    changes which neuron fires. The readout then decides:
 
-    - ``"readout biases"``: weights the identity, biases (5, 5): the true class wins by r (<= 1) over two biases
-      of 5 that mismatch moves by ~1.5 each, so chips often flip it; readout weights cannot (they stay > 0);
-    - ``"readout weights"``: weights ((1, 0.8), (0.8, 1)), biases 0: the true class wins by the ratio 1 / 0.8 of
-      two weights on the same r, which mismatch often inverts; the hidden layer cannot change a ratio.
+    - ``"readout biases"``: weights the identity, biases (20, 20): the true class wins by r (<= 1) over two
+      biases that mismatch moves by ~2 each, so chips often flip it; readout weights cannot (they stay > 0);
+    - ``"readout weights"``: weights ((1, 0.95), (0.95, 1)), biases 0: the true class wins by the ratio 1 / 0.95
+      of two weights on the same r, which mismatch often inverts; the hidden layer cannot change a ratio.
     """
-    weight, bias = {"readout biases": ([[1.0, 0.0], [0.0, 1.0]], [5.0, 5.0]),
-                    "readout weights": ([[1.0, 0.8], [0.8, 1.0]], [0.0, 0.0])}[group]
+    weight, bias = {"readout biases": ([[1.0, 0.0], [0.0, 1.0]], [20.0, 20.0]),
+                    "readout weights": ([[1.0, 0.95], [0.95, 1.0]], [0.0, 0.0])}[group]
     model = SNNClassifier(NetworkConfig(n_in=2, hidden=(2,), n_classes=2, seed=0))
     with torch.no_grad():
-        model.layers[0].weight.copy_(0.05 * torch.eye(2))
+        model.layers[0].weight.copy_(5.0 * torch.eye(2))
         model.layers[0].bias.zero_()
         model.readout.weight.copy_(torch.tensor(weight))
         model.readout.bias.copy_(torch.tensor(bias))
@@ -100,7 +101,7 @@ def decided_by(group):
 @pytest.mark.parametrize("group", ["readout biases", "readout weights"])
 def test_sensitivity_ranks_groups_by_accuracy_drop(group):
     model, data = decided_by(group), one_channel_per_class()
-    rows = sensitivity(model, "gaussian-30", data, n_chips=8, seed=0)
+    rows = sensitivity(model, "gaussian-10", data, n_chips=8, seed=0)
     drops = [r["accuracy_drop"] for r in rows]
     assert drops == sorted(drops, reverse=True)
     top, rest = rows[0], rows[1:]
