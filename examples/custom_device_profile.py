@@ -13,7 +13,7 @@ from pathlib import Path
 
 import robust_snn
 from robust_snn.devices import load_profile
-from robust_snn.readiness.scorecard import score_card
+from robust_snn.readiness.scorecard import EnsembleSettings, Scored, score_card
 
 PROFILE = '''name = "my-chip"
 family = "subthreshold-mixed-signal"
@@ -60,10 +60,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     Path(args.out).write_text(PROFILE)
     profile = load_profile(args.out)
-    card = score_card(robust_snn.load_model(args.model), profile, robust_snn.load_dataset(args.data, "test"),
-                      n_chips=args.chips, model_name=args.model)
-    print(f"{profile.name}: nominal {card['nominal_accuracy']:.3f}, mean {card['mean_accuracy']:.3f}, "
-          f"yield {card['yield']:.2f}, fits {card['fits_device']} {card['violations']}, grade {card['grade']}")
+    scored = Scored(robust_snn.load_model(args.model), robust_snn.load_dataset(args.data, "test"), args.model)
+    card = score_card(scored, profile, EnsembleSettings(n_chips=args.chips))
+    row = card.to_dict()  # the readiness JSON
+    print(f"{profile.name}: nominal {row['nominal_accuracy']:.3f}, mean {row['mean_accuracy']:.3f}, "
+          f"yield {row['yield']:.2f}, fits {row['fits_device']} {row['violations']}, grade {row['grade']}")
     print(f"the same from the CLI: robust-snn evaluate {args.model} --data {args.data} --device {args.out}")
     return card
 

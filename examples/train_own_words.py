@@ -18,7 +18,7 @@ from pathlib import Path
 import robust_snn
 from robust_snn import NetworkConfig, SNNClassifier, TrainConfig, fit, make_method
 from robust_snn.errors import USER_ERRORS
-from robust_snn.readiness.scorecard import score_card
+from robust_snn.readiness.scorecard import EnsembleSettings, Scored, score_card
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
@@ -44,11 +44,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         path = out_dir / f"{name}.rsnn"
         robust_snn.save_model(path, model, method=method.describe(), data=spec, classes=list(train.classes),
                               front_end=train.frontend.to_dict())
-        cards[name] = card = score_card(model, args.device, test, n_chips=args.chips, model_name=str(path))
-        lo, hi = card["yield_ci95"]
-        print(f"{name:<12} classes {', '.join(train.classes)}: nominal {card['nominal_accuracy']:.3f}, "
-              f"mean chip {card['mean_accuracy']:.3f}, yield {card['yield']:.2f} [{lo:.2f}, {hi:.2f}] on "
-              f"{card['device']}: {card['grade']}")
+        cards[name] = card = score_card(Scored(model, test, str(path)), args.device,
+                                        EnsembleSettings(n_chips=args.chips))
+        row = card.to_dict()  # the readiness JSON
+        lo, hi = row["yield_ci95"]
+        print(f"{name:<12} classes {', '.join(train.classes)}: nominal {row['nominal_accuracy']:.3f}, "
+              f"mean chip {row['mean_accuracy']:.3f}, yield {row['yield']:.2f} [{lo:.2f}, {hi:.2f}] on "
+              f"{row['device']}: {row['grade']}")
     return cards
 
 

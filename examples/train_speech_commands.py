@@ -13,7 +13,7 @@ import argparse
 
 import robust_snn
 from robust_snn import NetworkConfig, SNNClassifier, TrainConfig, fit, make_method
-from robust_snn.readiness.scorecard import score_card
+from robust_snn.readiness.scorecard import EnsembleSettings, Scored, score_card
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> dict:
     fit(model, train, val, method, TrainConfig(epochs=args.epochs, batch_size=100, lr=1e-3))
     robust_snn.save_model(args.out, model, method=method.describe(), data=spec, classes=list(train.classes),
                           front_end=train.frontend.to_dict())
-    card = score_card(model, "dynapse2", test, n_chips=args.chips, model_name=args.out)
-    print(f"test accuracy {card['float_accuracy']:.3f}; on DYNAP-SE2: mean {card['mean_accuracy']:.3f}, "
-          f"yield {card['yield']:.2f} {card['yield_ci95']}, grade {card['grade']}")
+    card = score_card(Scored(model, test, args.out), "dynapse2", EnsembleSettings(n_chips=args.chips))
+    row = card.to_dict()  # the readiness JSON
+    print(f"test accuracy {row['float_accuracy']:.3f}; on DYNAP-SE2: mean {row['mean_accuracy']:.3f}, "
+          f"yield {row['yield']:.2f} {row['yield_ci95']}, grade {row['grade']}")
     return card
 
 

@@ -193,16 +193,17 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .devices import load_profile
-    from .distributed import check_backend
     from .io.model_file import read_model
     from .progress import print_line
     from .readiness.context import advised_card
     from .readiness.report import write_report
-    from .readiness.scorecard import check_options, score_card
+    from .readiness.scorecard import EnsembleSettings, Scored, SpecRule, score_card
     from .readiness.table import print_cards
 
-    check_backend(args.backend, args.address)
-    check_options(args.chips, args.spec, args.spec_relative, args.target_yield)  # before any status line
+    # the settings are checked as they are built, before any status line
+    settings = EnsembleSettings(n_chips=args.chips, seed=args.seed, progress=not args.quiet, backend=args.backend,
+                                address=args.address, accelerator=args.accelerator)
+    rule = SpecRule(args.spec, args.spec_relative, args.target_yield)
     profile = load_profile(args.device)
     data = load_dataset(args.data, args.split)
     loaded = {str(path): read_model(path) for path in args.model}
@@ -215,19 +216,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for name, model in models.items():
         if status:
             status(f"scoring {name} on {profile.name}: nominal, {args.chips} chips, then the attack at its scale")
-        card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, spec=args.spec,
-                          spec_relative=args.spec_relative, target_yield=args.target_yield,
-                          progress=not args.quiet, model_name=name, backend=args.backend, address=args.address,
-                          data_spec=args.data, data_split=args.split, accelerator=args.accelerator)
+        card = score_card(Scored(model, data, name, source=(args.data, args.split)), profile, settings, rule)
         # why it is not ready and what to try (robust_snn.readiness.advice), from the card and the model's facts
-        cards.append(advised_card(model, profile, {**card, "data": args.data}, data, metadata=loaded[name][1],
+        cards.append(advised_card(model, card.with_extra(data=args.data), data, metadata=loaded[name][1],
                                   seed=args.seed, status=status))
     if args.json != "-":
         print_cards(cards, title=f"Deployment readiness ({args.data}, {args.split} split)")
-    _emit_json(args.json, cards[0] if len(cards) == 1 else cards)
+    _emit_json(args.json, cards[0].to_dict() if len(cards) == 1 else [card.to_dict() for card in cards])
     if args.report:
-        path = write_report(args.report, cards, models=models, data=data, seed=args.seed, status=status,
-                            profile=profile)
+        path = write_report(args.report, cards, models=models, data=data, seed=args.seed, status=status)
         _save_config(args, args.report, is_folder=True)
         if args.json != "-":
             print(f"report: {path}")
@@ -271,13 +268,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         card = None
         if args.data is not None:
             from .data import load_dataset
-            from .readiness.scorecard import score_card
+            from .readiness.scorecard import EnsembleSettings, Scored, score_card
 
             data = load_dataset(args.data, "test")
             _check_fits_data(model, data, args.model, args.data)
             check_data_for_model(args, args.model, data)
-            card = score_card(model, profile, data, n_chips=args.chips, seed=args.seed, model_name=str(args.model),
-                              accelerator=args.accelerator)
+            card = score_card(Scored(model, data, str(args.model)), profile,
+                              EnsembleSettings(n_chips=args.chips, seed=args.seed, accelerator=args.accelerator))
         write_bundle(args.out, args.model, profile, card)
     _save_config(args, args.out)
     print(f"wrote {args.out} ({args.format})")

@@ -33,7 +33,7 @@ from .io.model_file import save_model
 from .progress import print_line
 from .readiness.context import advised_card
 from .readiness.report import model_analysis, summary_table, write_report
-from .readiness.scorecard import score_card
+from .readiness.scorecard import AttackSettings, EnsembleSettings, Scored, score_card
 from .readiness.table import print_cards
 from .training import TrainConfig, fit, make_method
 from .training.configure import default_network
@@ -111,22 +111,24 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         print(f"[demo] scoring on {profile_name} ({plan.chips} chips) ...", flush=True)
         for label, model in models.items():
             say(f"[demo] scoring {label} on {profile_name}: {plan.chips} chips, then the attack at its scale")
-            card = score_card(model, profile, test, n_chips=plan.chips, seed=seed, progress=progress,
-                              model_name=label, attack_repeats=1)
+            card = score_card(Scored(model, test, label), profile,
+                              EnsembleSettings(n_chips=plan.chips, seed=seed, progress=progress),
+                              attack=AttackSettings(repeats=1))
             # Commands in the advice name the model file relative to the demo folder (run them from there).
-            cards.append(advised_card(model, profile, {**card, "model_path": f"{label}.rsnn", "data": "synth-kws"},
+            cards.append(advised_card(model, card.with_extra(model_path=f"{label}.rsnn", data="synth-kws"),
                                       test, metadata=facts[label], seed=seed, status=say,
                                       sensitivity_chips=4 if quick else 8))
     phases["scoring"] = time.perf_counter() - start - sum(phases.values())
     print_cards(cards, title="Deployment readiness (synth-kws test split)", where=str(out))
+    card_json = [card.to_dict() for card in cards]
     report_dir = out / "report"
     # The Gaussian sweep and the landscapes do not depend on the device: measured once, shown in every report.
     analysis = model_analysis(models, test, seed=seed, status=say)
-    xmax = max([r["accuracy_drop"] for c in cards for r in c.get("sensitivity") or []] + [0.0])
+    xmax = max([r["accuracy_drop"] for c in card_json for r in c.get("sensitivity") or []] + [0.0])
     reports = []
     for profile_name in plan.profiles:
         say(f"[demo] report on {profile_name}: plots and sensitivity")
-        subset = [c for c in cards if c["device"] == profile_name]
+        subset = [c for c in cards if c.device == profile_name]
         reports.append(write_report(report_dir / profile_name, subset, models=models, data=test, seed=seed,
                                     title=f"Deployment readiness on {profile_name}", analysis=analysis,
                                     sensitivity_xmax=xmax, where=f"the demo folder ({out})"))
@@ -138,7 +140,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
              "landscapes.", "", "## All profiles", ""] + summary_table(cards)
     index += ["## First thing to try", "", f"Commands run from the demo folder ({out}).", "",
               "| model | device | grade | causes | first suggestion |", "|---|---|---|---|---|"]
-    for c in cards:
+    for c in card_json:
         causes = [d for d in c.get("diagnosis") or [] if d["cause"] != "yield"]
         first = (c.get("advice") or [None])[0]
         index.append(f"| {c['model']} | {c['device']} | {c['grade']} | {', '.join(d['cause'] for d in causes) or '-'} | "
@@ -146,14 +148,14 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
                         else (first["action"] if first else "-")) + " |")
     index += ["", "## Reports", ""] + [f"- [{p.parent.name}]({p.parent.name}/report.md)" for p in reports]
     write_bytes_atomic(report_dir / "README.md", "\n".join(index).encode())
-    write_json_atomic(out / "scorecards.json", cards)
+    write_json_atomic(out / "scorecards.json", card_json)
     write_bundle(out / "robust.bundle.rsnn", out / "robust.rsnn", load_profile(BUNDLE_DEVICE),
-                 next(c for c in cards if c["model"] == "robust" and c["device"] == BUNDLE_DEVICE))
+                 next(c for c in cards if c.model == "robust" and c.device == BUNDLE_DEVICE))
     write_nir(out / "robust.nir", models["robust"])
     seconds = time.perf_counter() - start
     phases["reports_and_export"] = seconds - sum(phases.values())
     print(f"[demo] done in {seconds:.0f} s: report {report_dir / 'README.md'}, bundle {out / 'robust.bundle.rsnn'}, "
           f"NIR {out / 'robust.nir'}", flush=True)
-    return {"cards": cards, "seconds": seconds, "estimated_seconds": estimate, "phases": phases,
+    return {"cards": card_json, "seconds": seconds, "estimated_seconds": estimate, "phases": phases,
             "files": {"report": str(report_dir / "README.md"), "bundle": str(out / "robust.bundle.rsnn"),
                       "nir": str(out / "robust.nir")}}

@@ -17,9 +17,8 @@ import robust_snn.training.methods.compose as compose_module
 from robust_snn.cli import main
 from robust_snn.config import ConfigError, load_toml
 from robust_snn.core import NetworkConfig, SNNClassifier, functional_forward, parameter_families, physical_parameters
-from robust_snn.devices import load_profile, resource_violations
+from robust_snn.devices import load_profile, profile_attack_scale, resource_violations
 from robust_snn.devices.limits import largest_hidden
-from robust_snn.readiness.scorecard import profile_attack_scale
 from robust_snn.training import TrainConfig, fit, make_method
 from robust_snn.training.configure import size_for_device
 

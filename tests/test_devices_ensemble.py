@@ -59,7 +59,8 @@ def test_results_do_not_depend_on_chunk_or_batch_size(net, data):
     assert run(net, data, chunk_size=1, batch_size=40).per_chip_accuracy == a.per_chip_accuracy
 
 
-def test_nominal_accuracy_is_the_models_own(net, data):
+def test_nominal_accuracy_is_the_models_own_when_the_profile_programs_nothing(net, data):
+    # gaussian-20 has no program stage; a profile that quantises: test_readiness_scorecard.py's nominal test
     assert run(net, data).nominal_accuracy == pytest.approx(evaluate(net, data).accuracy)
 
 

@@ -14,7 +14,7 @@ from robust_snn.devices import evaluate_ensemble, merge_counts
 from robust_snn.distributed import run_tasks
 from robust_snn.distributed.ensemble import EnsembleJob, chip_ranges, evaluate_chip_task
 from robust_snn.distributed.payload import pack_model, pack_profile
-from robust_snn.readiness.scorecard import score_card
+from robust_snn.readiness.scorecard import AttackSettings, EnsembleSettings, Scored, score_card
 from test_distributed_ensemble import data, net  # noqa: F401 - the same tiny network and data as the local tests
 
 ray = pytest.importorskip("ray")
@@ -47,10 +47,11 @@ def refuse(item: int) -> int:
 
 def test_ray_score_card_json_is_identical_to_the_single_process_one(net, data):
     # rram has per-inference read noise, drawn per (seed, chip, batch): the hardest case to keep identical.
-    kw = dict(n_chips=6, seed=5, chunk_size=2, batch_size=16, attack_steps=2, attack_repeats=1, model_name="m")
-    local = score_card(net, "rram", data, **kw)
-    distributed = score_card(net, "rram", data, backend="ray", **kw)
-    assert json.dumps(distributed, sort_keys=True) == json.dumps(local, sort_keys=True)
+    kw = dict(n_chips=6, seed=5, chunk_size=2, batch_size=16)
+    attack = AttackSettings(steps=2, repeats=1)
+    local = score_card(Scored(net, data, "m"), "rram", EnsembleSettings(**kw), attack=attack)
+    distributed = score_card(Scored(net, data, "m"), "rram", EnsembleSettings(backend="ray", **kw), attack=attack)
+    assert local.to_json() == distributed.to_json()
 
 
 def test_a_task_whose_worker_dies_is_retried_and_the_result_is_unchanged(net, data, tmp_path):

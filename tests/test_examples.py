@@ -36,7 +36,7 @@ def test_speech_commands_example_on_a_tiny_folder_in_the_real_layout(tmp_path):
     card = load("train_speech_commands").main([str(folder), "--epochs", "1", "--hidden", "8", "--chips", "2",
                                               "--classes", "yes,no,up",
                                               "--method", "standard", "--out", str(tmp_path / "sc.rsnn")])
-    assert card["n_chips"] == 2 and (tmp_path / "sc.rsnn").exists()
+    assert card.n_chips == 2 and (tmp_path / "sc.rsnn").exists()
 
 
 def test_shd_example_on_a_tiny_hdf5_pair(tmp_path):
@@ -59,7 +59,7 @@ def test_compare_methods_example_prints_one_row_per_method(capsys):
 def test_custom_device_profile_example_scores_a_model_on_a_user_profile(tmp_path):
     card = load("custom_device_profile").main([str(tiny_model_file(tmp_path)), "--out", str(tmp_path / "chip.toml"),
                                               "--chips", "2"])
-    assert card["device"] == "my-chip" and card["fits_device"]
+    assert card.device == "my-chip" and card.fits_device
 
 
 def test_export_example_writes_nir_and_a_xylo_spec(tmp_path):
@@ -73,7 +73,7 @@ def test_own_words_example_trains_and_scores_on_a_folder_of_wavs(tmp_path, capsy
     folder = make_word_folder(tmp_path / "my_words")
     cards = load("train_own_words").main([str(folder), "--epochs", "1", "--chips", "2",
                                           "--out-dir", str(tmp_path / "models")])
-    assert set(cards) == {"standard", "adversarial"} and all(c["n_chips"] == 2 for c in cards.values())
+    assert set(cards) == {"standard", "adversarial"} and all(c.n_chips == 2 for c in cards.values())
     assert (tmp_path / "models" / "adversarial.rsnn").exists() and "go, stop, wait" in capsys.readouterr().out
 
 

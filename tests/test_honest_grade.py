@@ -7,7 +7,7 @@ from scipy.stats import binomtest
 from torch.utils.data import TensorDataset
 
 from robust_snn.core import NetworkConfig, SNNClassifier
-from robust_snn.readiness.scorecard import score_card
+from robust_snn.readiness.scorecard import EnsembleSettings, Scored, SpecRule, score_card
 from robust_snn.readiness.statistics import clearly_above_chance, grade, majority_rate
 
 
@@ -29,7 +29,7 @@ def unbalanced_data() -> TensorDataset:
 
 def test_a_model_at_chance_is_never_ready_even_with_the_default_relative_spec():
     data = unbalanced_data()
-    card = score_card(chance_model(), "gaussian-10", data, n_chips=80, seed=0)
+    card = score_card(Scored(chance_model(), data), "gaussian-10", EnsembleSettings(n_chips=80, seed=0)).to_dict()
     assert card["nominal_accuracy"] == pytest.approx(30 / 120)  # always class 0
     # Every chip equals nominal, so the relative spec (0.95 x nominal) passes all 80 chips: without the chance
     # floor this card would grade `ready`.
@@ -42,11 +42,12 @@ def test_a_model_at_chance_is_never_ready_even_with_the_default_relative_spec():
 
 def test_the_card_states_what_the_spec_is_relative_to():
     data = unbalanced_data()
-    relative = score_card(chance_model(), "gaussian-10", data, n_chips=2, seed=0, spec_relative=0.9)
+    two = EnsembleSettings(n_chips=2, seed=0)
+    relative = score_card(Scored(chance_model(), data), "gaussian-10", two, SpecRule(relative=0.9)).to_dict()
     assert relative["spec_reference"] == "programmed_nominal"
     assert relative["spec_reference_accuracy"] == relative["nominal_accuracy"]
     assert relative["spec"] == pytest.approx(0.9 * relative["nominal_accuracy"])
-    absolute = score_card(chance_model(), "gaussian-10", data, n_chips=2, seed=0, spec=0.1)
+    absolute = score_card(Scored(chance_model(), data), "gaussian-10", two, SpecRule(absolute=0.1)).to_dict()
     assert absolute["spec_reference"] == "absolute" and absolute["spec_reference_accuracy"] is None
     assert absolute["grade"] == "not-ready"  # an absolute spec below chance does not rescue it either
 

@@ -150,9 +150,8 @@ def test_mismatch_metric_in_a_neurobench_benchmark_equals_our_ensemble(tiny_mode
     from neurobench.metrics.workload import ClassificationAccuracy
     from neurobench.models import TorchModel
 
-    from robust_snn.devices import evaluate_ensemble
+    from robust_snn.devices import evaluate_ensemble, programmed_parameters
     from robust_snn.readiness.neurobench_metric import mismatch_metric
-    from robust_snn.readiness.scorecard import programmed_parameters
     from robust_snn.readiness.statistics import chip_yield
     from robust_snn.core.evaluation import evaluate
 
@@ -178,11 +177,13 @@ def test_score_card_reports_neurobench_metrics_for_the_trained_and_programmed_ne
     import json
 
     from robust_snn.readiness.report import write_report
-    from robust_snn.readiness.scorecard import programmed_parameters, score_card
+    from robust_snn.devices import programmed_parameters
+    from robust_snn.readiness.scorecard import AttackSettings, EnsembleSettings, Scored, score_card
 
     data = tiny_data[1]
     profile = load_profile("xylo-audio2")
-    card = score_card(tiny_model, profile, data, n_chips=2, attack_steps=1, attack_repeats=1, model_name="tiny")
+    card = score_card(Scored(tiny_model, data, "tiny"), profile, EnsembleSettings(n_chips=2),
+                      attack=AttackSettings(steps=1, repeats=1)).to_dict()
     section = card["neurobench"]
     assert section["float"] == efficiency_metrics(tiny_model, data)
     assert section["programmed"] == efficiency_metrics(tiny_model, data, params=programmed_parameters(tiny_model, profile),

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from robust_snn.core import NetworkConfig, SNNClassifier
-from robust_snn.devices import load_profile
-from robust_snn.readiness.scorecard import profile_attack_scale, score_card
+from robust_snn.devices import build_profile, evaluate_ensemble, load_profile, profile_attack_scale
+from robust_snn.readiness.scorecard import AttackSettings, EnsembleSettings, Scored, score_card
 from robust_snn.readiness.sensitivity import sensitivity
 from robust_snn.training import TrainConfig, fit, make_method
 
@@ -25,7 +25,7 @@ def trained():
 
 def test_score_card_has_the_readiness_fields_and_consistent_numbers(trained):
     model, data = trained
-    card = score_card(model, "gaussian-20", data, n_chips=12, seed=3)
+    card = score_card(Scored(model, data), "gaussian-20", EnsembleSettings(n_chips=12, seed=3)).to_dict()
     assert set(REQUIRED) <= set(card)
     accs = card["per_chip_accuracy"]
     assert len(accs) == 12 and all(0 <= a <= 1 for a in accs)
@@ -48,7 +48,8 @@ def test_score_card_has_the_readiness_fields_and_consistent_numbers(trained):
 
 def test_same_seed_same_score_card(trained):
     model, data = trained
-    assert score_card(model, "dynapse2", data, n_chips=6, seed=1) == score_card(model, "dynapse2", data, n_chips=6, seed=1)
+    six = EnsembleSettings(n_chips=6, seed=1)
+    assert score_card(Scored(model, data), "dynapse2", six) == score_card(Scored(model, data), "dynapse2", six)
 
 
 def test_attack_scale_matches_the_profiles_spread(trained):
@@ -60,9 +61,9 @@ def test_attack_scale_matches_the_profiles_spread(trained):
 
 def test_a_model_that_does_not_fit_is_graded_not_ready_with_the_violation_named(trained):
     model = SNNClassifier(NetworkConfig(n_in=8, hidden=(16,), n_classes=12, seed=0))
-    card = score_card(model, "xylo-audio2", make_pattern_data(24, seed=0), n_chips=2)
-    assert not card["fits_device"] and card["grade"] == "not-ready"
-    assert any("output" in v for v in card["violations"])
+    card = score_card(Scored(model, make_pattern_data(24, seed=0)), "xylo-audio2", EnsembleSettings(n_chips=2))
+    assert not card.fits_device and card.grade == "not-ready"
+    assert any("output" in v for v in card.violations)
 
 
 def one_channel_per_class(per_class=4, time=30):
@@ -117,7 +118,8 @@ def test_report_folder_holds_the_table_and_non_empty_plots_for_several_models(tr
 
     model, data = trained
     other = SNNClassifier(NetworkConfig(n_in=8, hidden=(16,), n_classes=3, recurrent=True, seed=9))
-    cards = [score_card(m, "gaussian-20", data, n_chips=4, model_name=n) for n, m in (("a", model), ("b", other))]
+    cards = [score_card(Scored(m, data, n), "gaussian-20", EnsembleSettings(n_chips=4))
+             for n, m in (("a", model), ("b", other))]
     path = write_report(tmp_path / "rep", cards, models={"a": model, "b": other}, data=data)
     text = path.read_text()
     assert "| a | gaussian-20 |" in text and "| b | gaussian-20 |" in text
@@ -134,7 +136,44 @@ def test_bundle_reproduces_the_score_cards_nominal_accuracy_exactly(trained, tmp
 
     model, data = trained
     robust_snn.save_model(tmp_path / "m.rsnn", model)
-    card = score_card(model, "dynapse2", data, n_chips=3)
+    card = score_card(Scored(model, data), "dynapse2", EnsembleSettings(n_chips=3))
     write_bundle(tmp_path / "b.rsnn", tmp_path / "m.rsnn", load_profile("dynapse2"), card)
     bundle = robust_snn.load_model(tmp_path / "b.rsnn")
-    assert evaluate(bundle, data).accuracy == card["nominal_accuracy"]
+    assert evaluate(bundle, data).accuracy == card.nominal_accuracy
+
+
+ONE_BIT = build_profile({"name": "one-bit", "family": "test", "description": "weights on 1-bit shared levels only",
+                         "source": "this test", "stages": [{"kind": "shared_levels", "bits": 1,
+                                                            "neurons_per_core": 256, "source": "this test"}]})
+
+
+def one_bit_by_hand(model):
+    """A copy of ``model`` with each weight matrix on the levels {-m, 0, m}, m = its largest magnitude (every
+    row of these small layers is in one core): sign(W) round(|W| / m) m, written here from the formula."""
+    import copy
+
+    copied = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, w in copied.named_parameters():
+            if name.endswith(("weight", "w_rec")):
+                m = w.abs().max()
+                w.copy_(torch.sign(w) * torch.round(w.abs() / m) * m)
+    return copied
+
+
+def test_nominal_accuracy_is_the_programmed_chips_and_float_accuracy_the_trained_models(trained):
+    """Issue 16: ``nominal_accuracy`` meant the float model in the ensemble and the programmed one on the card.
+    On a profile whose programming changes the answers, each key must hold its own model's accuracy."""
+    from robust_snn.training import evaluate
+
+    model, data = trained
+    float_reference = evaluate(model, data).accuracy
+    programmed_reference = evaluate(one_bit_by_hand(model), data).accuracy
+    assert float_reference != programmed_reference  # the case where the two meanings differ
+    card = score_card(Scored(model, data), ONE_BIT, EnsembleSettings(n_chips=2)).to_dict()
+    assert card["float_accuracy"] == pytest.approx(float_reference)
+    assert card["nominal_accuracy"] == pytest.approx(programmed_reference)
+    assert card["per_chip_accuracy"] == pytest.approx([programmed_reference] * 2)  # no variation: chips = nominal
+    ensemble = evaluate_ensemble(model, ONE_BIT, data, n_chips=2, progress=False)
+    assert ensemble.nominal_accuracy == pytest.approx(programmed_reference)
+    assert ensemble.to_dict()["nominal_accuracy"] == pytest.approx(programmed_reference)

@@ -8,7 +8,8 @@ from torch.utils.data import TensorDataset
 
 import robust_snn
 from robust_snn.core import NetworkConfig, SNNClassifier
-from robust_snn.devices import load_profile
+from robust_snn.devices import EnsembleResult, load_profile
+from robust_snn.readiness.card import ScoreCard, SpecRule
 
 PROFILE = '''name = "my-chip"
 family = "gaussian"
@@ -23,9 +24,18 @@ synapse = 0.3
 '''
 
 
+def ready_card(profile) -> ScoreCard:
+    """A card graded ``ready`` on ``profile``: 100 chips all at 0.9 on 1,000 samples, chance 0.5."""
+    chips = EnsembleResult(profile.name, 100, 0, 1000, 0.9, (0.9,) * 100)
+    card = ScoreCard("m", profile, chips, SpecRule(), float_accuracy=0.9, chance_accuracy=0.5,
+                     worst_case_accuracy=0.9, worst_case_eps={}, violations=())
+    assert card.grade == "ready"
+    return card
+
+
 def test_a_report_measures_the_sensitivity_on_a_user_profile_object(tmp_path):
     """The card names the device ``my-chip``, which no lookup by name can find: the report must use the
-    profile object it is given (it used to look the name up again and fail)."""
+    profile object the card carries (it used to look the name up again and fail)."""
     (tmp_path / "my-chip.toml").write_text(PROFILE)
     profile = load_profile(tmp_path / "my-chip.toml")
     from robust_snn.readiness.report import write_report
@@ -33,12 +43,11 @@ def test_a_report_measures_the_sensitivity_on_a_user_profile_object(tmp_path):
     model = SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=2, seed=0)).eval()
     g = torch.Generator().manual_seed(0)
     data = TensorDataset((torch.rand(8, 10, 4, generator=g) < 0.3).float(), torch.arange(8) % 2)
-    from robust_snn.readiness.scorecard import score_card
+    from robust_snn.readiness.scorecard import EnsembleSettings, Scored, score_card
 
-    card = score_card(model, profile, data, n_chips=2, seed=0, model_name="m", progress=False)
-    assert card["device"] == "my-chip" and card.get("sensitivity") is None  # the report measures it
-    path = write_report(tmp_path / "rep", [card], models={"m": model}, data=data, analysis={},  # {}: skip the sweep
-                        profile=profile)
+    card = score_card(Scored(model, data, "m"), profile, EnsembleSettings(n_chips=2, seed=0))
+    assert card.device == "my-chip" and "sensitivity" not in card.extra  # the report measures it
+    path = write_report(tmp_path / "rep", [card], models={"m": model}, data=data, analysis={})  # {}: skip the sweep
     text = path.read_text()
     assert "## Sensitivity of m on my-chip" in text and "| layers.0 weights |" in text
 
@@ -65,9 +74,9 @@ def test_advice_for_a_user_profile_names_its_file_so_the_commands_run(tmp_path):
     from robust_snn.readiness.context import card_context
 
     model = SNNClassifier(NetworkConfig(n_in=4, hidden=(6,), n_classes=2, seed=0)).eval()
-    context = card_context(model, profile, {"grade": "ready"})
+    context = card_context(model, ready_card(profile))
     assert context["device_file"] == str(tmp_path / "my-chip.toml")
-    assert "device_file" not in card_context(model, load_profile("pcm"), {"grade": "ready"})
+    assert "device_file" not in card_context(model, ready_card(load_profile("pcm")))
     # a card whose only problem is the chip spread (p5 below the spec), on the user's chip
     card = {"model": "m.rsnn", "data": "synth-kws", "device": "my-chip", "n_chips": 100, "seed": 0,
             "float_accuracy": 0.71, "nominal_accuracy": 0.70, "mean_accuracy": 0.67, "p5_accuracy": 0.62,

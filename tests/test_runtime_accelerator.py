@@ -19,7 +19,7 @@ from robust_snn.attack import AttackConfig, evaluate_attack
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.core.parameters import parameter_families, physical_parameters
 from robust_snn.devices import evaluate_ensemble, sample_chips
-from robust_snn.readiness.scorecard import score_card
+from robust_snn.readiness.scorecard import AttackSettings, EnsembleSettings, Scored, score_card
 from robust_snn.runtime import AcceleratorError, module_device, resolve_accelerator
 from robust_snn.training import TrainConfig, evaluate, fit, make_method
 
@@ -134,10 +134,12 @@ def test_chips_are_the_same_chips_on_every_accelerator():
 def test_the_score_card_follows_the_accelerator(data):
     _, test = data
     model = SNNClassifier(CONFIG).eval()
-    cpu = score_card(model, "dynapse2", test, n_chips=4, attack_steps=2, attack_repeats=1)
+    attack = AttackSettings(steps=2, repeats=1)
+    cpu = score_card(Scored(model, test), "dynapse2", EnsembleSettings(n_chips=4), attack=attack)
     with emulated_accelerator() as dev:
-        on_acc = score_card(model, "dynapse2", test, n_chips=4, attack_steps=2, attack_repeats=1, accelerator=dev)
-    assert on_acc == cpu
+        on_acc = score_card(Scored(model, test), "dynapse2", EnsembleSettings(n_chips=4, accelerator=dev),
+                            attack=attack)
+    assert on_acc.to_dict() == cpu.to_dict()
 
 
 def test_a_hard_coded_cpu_tensor_is_caught():

@@ -16,6 +16,7 @@ Modules, one job each:
 - :mod:`.crossbar`, :mod:`.drift`: memristive conductance pairs, programming noise, stuck-at faults, drift,
   relaxation, drift compensation, read noise;
 - :mod:`.profiles`: profiles as TOML data (built-ins in ``profiles/``); :mod:`.limits`: does a model fit;
+- :mod:`.programming`: the nominal chip (programmed parameters) and the relative size of the chips' variation;
 - :mod:`.ensemble`: per-chip accuracies; :mod:`robust_snn.seeding`: one random stream per (seed, chip, stage, draw).
 
 Example::
@@ -33,6 +34,7 @@ from .ensemble import (
 from .limits import model_resources, resource_violations
 from .model import MismatchModel, stack
 from .profiles import DeviceProfile, ResourceLimits, build_profile, describe_profiles, list_profiles, load_profile
+from .programming import MAX_ATTACK_EPS, profile_attack_scale, programmed_parameters
 from .quantise import BitShiftDecay, IntegerQuantiser, SharedLevels
 from ..seeding import derive_seed, generator
 from .stage import STAGES, Stage, build_stage, register
@@ -41,11 +43,13 @@ from .variation import LogNormal, RelativeGaussian, RelativeReadNoise, Variation
 
 
 __all__ = [
-    "STAGES", "BitShiftDecay", "ChipCounts", "ChipState", "ConductanceMap", "ConstantReadNoise", "Crossbar",
+    "MAX_ATTACK_EPS", "STAGES", "BitShiftDecay", "ChipCounts", "ChipState", "ConductanceMap", "ConstantReadNoise",
+    "Crossbar",
     "DeviceProfile", "DriftCompensation", "EnsembleResult", "IntegerQuantiser", "LogNormal", "MismatchModel",
     "Phase", "PowerLawDrift", "ProgrammingNoise", "ReadNoise1f", "RelativeGaussian", "RelativeReadNoise",
     "Relaxation", "ResourceLimits", "SharedLevels", "Stage", "StuckAtFaults", "Variation", "build_profile",
     "build_stage", "count_correct", "derive_seed", "describe_profiles", "evaluate_ensemble", "generator",
-    "list_profiles", "load_profile", "merge_counts", "model_dt", "model_resources", "register",
+    "list_profiles", "load_profile", "merge_counts", "model_dt", "model_resources", "profile_attack_scale",
+    "programmed_parameters", "register",
     "resource_violations", "sample_chips", "stack",
 ]

@@ -60,7 +60,12 @@ from .profiles import DeviceProfile, load_profile
 
 @dataclass(frozen=True)
 class EnsembleResult:
-    """Accuracies (fractions in [0, 1]) of the nominal model and of chips ``0 .. n_chips - 1``."""
+    """Accuracies (fractions in [0, 1]) of the nominal chip and of chips ``0 .. n_chips - 1``.
+
+    ``nominal_accuracy`` is the *programmed* model's: the parameters after the profile's deterministic stages
+    (:func:`robust_snn.devices.programmed_parameters`), as in the score card; the float model's accuracy is
+    the card's ``float_accuracy``.
+    """
 
     profile: str
     n_chips: int
@@ -206,7 +211,8 @@ class ChipCounts:
     """Correct answers of chips ``first_chip .. first_chip + len(correct) - 1`` on ``n_samples`` samples.
 
     The unit of work a distributed ensemble ships back (integers, so merging ranges is exact);
-    ``nominal_correct`` is the unperturbed model's count, measured only when asked (``None`` otherwise).
+    ``nominal_correct`` is the nominal (programmed, unvaried) chip's count, measured only when asked (``None``
+    otherwise).
     """
 
     first_chip: int
@@ -240,8 +246,9 @@ def count_correct(
 
     Chip ``k`` is fabricated from ``(seed, k)`` and its read noise drawn from ``(seed, k, batch index)``, so
     the counts of a range equal that range's slice of a whole-ensemble run with the same ``batch_size``:
-    ensembles can be split into ranges evaluated anywhere. ``nominal=True`` also counts the unperturbed
-    model's correct answers (one extra forward pass per batch). See :func:`evaluate_ensemble` for the rest.
+    ensembles can be split into ranges evaluated anywhere. ``nominal=True`` also counts the nominal chip's
+    correct answers (the programmed parameters, deterministic stages only; one extra forward pass per batch).
+    See :func:`evaluate_ensemble` for the rest.
     """
     from ..runtime.accelerator import module_device, place
     from ..runtime.threads import LargeWork
@@ -254,6 +261,7 @@ def count_correct(
     device = module_device(model)
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
     programmed = mismatch.program(params, parameter_families(model), dt=dt if dt is not None else model_dt(model))
+    nominal_params = programmed.materialise() if nominal else {}
     batches = iterate_batches(dataset, batch_size, device=device)
     chunks = [range(s, min(s + chunk_size, chips.stop)) for s in range(chips.start, chips.stop, chunk_size)]
     was_training = model.training
@@ -277,7 +285,8 @@ def count_correct(
                 correct[lo:hi] += (run(p, x).argmax(-1) == y).sum(-1)
                 if c == 0:
                     if nominal:
-                        nominal_correct += int((model(x).argmax(-1) == y).sum())
+                        nominal_logits = functional_forward(model, nominal_params, x)
+                        nominal_correct += int((nominal_logits.argmax(-1) == y).sum())
                     n_samples += len(y)
                 bar.update()
     finally:

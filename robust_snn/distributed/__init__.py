@@ -2,8 +2,9 @@
 
 - :mod:`.backend`: :func:`run_tasks` -- apply a top-level function to items, locally or as Ray tasks,
   results in item order, progress and ``on_result`` callbacks as tasks finish, dead workers retried;
-- :mod:`.ensemble`: chip ensembles split into chip ranges, each range one task that rebuilds the model,
-  profile and data from a small payload.
+- :mod:`.ensemble`: :func:`~.ensemble.run_ensemble`, the one entry point of a chip ensemble (settings in
+  :class:`~.ensemble.EnsembleSettings`), in this process or split into chip ranges, each range one task that
+  rebuilds the model, profile and data from a small payload.
 
 Ray is an optional extra (``pip install "robust-snn[ray]"``); nothing here imports it until the ``ray``
 backend is asked for.

@@ -1,4 +1,10 @@
-"""Chip ensembles split into chip ranges, one task per range, merged into the single-process result.
+"""Chip ensembles: one entry point (:func:`run_ensemble`) with an in-process and a Ray backend.
+
+:func:`run_ensemble` takes the ensemble's settings as one object (:class:`EnsembleSettings`: chips, seed,
+chunking, backend, accelerator) and runs the ensemble in this process (``local``:
+:func:`robust_snn.devices.evaluate_ensemble`, nothing packed) or split into chip ranges, one task per range,
+merged into the single-process result (``ray``, or ``local`` with ``chips_per_task``:
+:func:`distributed_ensemble`).
 
 Chip ``k`` is fabricated from ``(seed, k)`` and its read noise drawn from ``(seed, k, batch index)``
 (:func:`robust_snn.devices.count_correct`), so a range of chips evaluated in any process gives the same
@@ -18,12 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..config import ConfigError
-from ..devices import ChipCounts, DeviceProfile, EnsembleResult, MismatchModel, count_correct, merge_counts
-from .backend import run_tasks
+from ..devices import (
+    ChipCounts, DeviceProfile, EnsembleResult, MismatchModel, count_correct, evaluate_ensemble, merge_counts,
+)
+from .backend import check_backend, run_tasks
 from .payload import DataRef, ProfileText, pack_model, pack_profile, unpack_data, unpack_model, unpack_profile
 
 
@@ -105,4 +114,66 @@ def distributed_ensemble(
     return merge_counts(name, seed, parts)
 
 
-__all__ = ["EnsembleJob", "chip_ranges", "distributed_ensemble", "evaluate_chip_task"]
+@dataclass(frozen=True)
+class EnsembleSettings:
+    """How to run a chip ensemble: what it measures (``n_chips`` chips from ``seed``) and how to compute it.
+
+    ``chunk_size`` chips are evaluated together on batches of ``batch_size`` samples (results do not depend on
+    them, except through read noise drawn per batch index); ``backend`` ``local`` runs in this process,
+    ``ray`` as Ray tasks (``address``: an existing cluster; ``chips_per_task`` chips per task, default one
+    chunk); ``accelerator``: where the tensors live (``None``: where the model is; Ray workers resolve a name
+    on their own node). The defaults are the score card's.
+    """
+
+    n_chips: int = 100
+    seed: int = 0
+    chunk_size: int = 16
+    batch_size: int = 256
+    progress: bool = False
+    backend: str = "local"
+    address: str | None = None
+    chips_per_task: int | None = None
+    accelerator: str | torch.device | None = None
+    vectorise: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("n_chips", "chunk_size", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value!r}")
+        if self.chips_per_task is not None and self.chips_per_task < 1:
+            raise ConfigError(f"chips_per_task must be >= 1, got {self.chips_per_task!r}")
+        check_backend(self.backend, self.address)
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the chips run here, unsplit (no tasks, nothing packed)."""
+        return self.backend == "local" and self.address is None and self.chips_per_task is None
+
+
+def run_ensemble(model: nn.Module, profile: DeviceProfile | MismatchModel | str | Path, data: Dataset,
+                 settings: EnsembleSettings = EnsembleSettings(), *, source: tuple[str, str] | None = None,
+                 on_result: Callable[[int, ChipCounts], None] | None = None) -> EnsembleResult:
+    """The per-chip accuracies of ``model`` on ``settings.n_chips`` chips of ``profile``: the one entry point.
+
+    The same :class:`EnsembleResult` on every backend. ``source`` (``(data spec, split)``) says where
+    ``data`` came from, so that tasks load it themselves instead of receiving its tensors; ``on_result`` sees
+    each chip range as it finishes (tasks only).
+    """
+    if settings.in_process:
+        return evaluate_ensemble(model, profile, data, n_chips=settings.n_chips, seed=settings.seed,
+                                 chunk_size=settings.chunk_size, batch_size=settings.batch_size,
+                                 progress=settings.progress, vectorise=settings.vectorise,
+                                 accelerator=settings.accelerator)
+    shipped = DataRef(*source) if source is not None else data
+    accelerator = settings.accelerator
+    return distributed_ensemble(model, profile, shipped, n_chips=settings.n_chips, seed=settings.seed,
+                                chunk_size=settings.chunk_size, batch_size=settings.batch_size,
+                                progress=settings.progress, backend=settings.backend, address=settings.address,
+                                chips_per_task=settings.chips_per_task, vectorise=settings.vectorise,
+                                on_result=on_result,
+                                accelerator=None if isinstance(accelerator, torch.device) else accelerator)
+
+
+__all__ = ["EnsembleJob", "EnsembleSettings", "chip_ranges", "distributed_ensemble", "evaluate_chip_task",
+           "run_ensemble"]

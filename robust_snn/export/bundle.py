@@ -22,7 +22,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..core.parameters import stored_parameters
-from ..devices import DeviceProfile, resource_violations
+from ..devices import DeviceProfile, programmed_parameters, resource_violations
 from ..io.model_file import read_model, save_model
 
 BUNDLE_KEY = "bundle"
@@ -37,13 +37,15 @@ def require_fit(model: nn.Module, profile: DeviceProfile, name: str) -> None:
 
 
 def write_bundle(path: str | Path, model_path: str | Path, profile: DeviceProfile,
-                 score_card: dict[str, Any] | None = None) -> dict[str, Any]:
+                 score_card: Any = None) -> dict[str, Any]:
     """Write the bundle of the model file ``model_path`` for ``profile``; returns its ``bundle`` section.
 
-    Refuses (``ConfigError``, nothing written) a model that does not fit the device, naming each violation.
+    ``score_card``: the model's card on ``profile`` (a :class:`~robust_snn.readiness.card.ScoreCard` or its
+    JSON dict), stored in the bundle's metadata. Refuses (``ConfigError``, nothing written) a model that does
+    not fit the device, naming each violation.
     """
-    from ..readiness.scorecard import programmed_parameters
-
+    if score_card is not None and not isinstance(score_card, dict):
+        score_card = score_card.to_dict()
     model, meta = read_model(model_path)
     require_fit(model, profile, str(model_path))
     programmed = programmed_parameters(model, profile)

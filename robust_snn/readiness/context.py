@@ -20,8 +20,9 @@ from typing import Any, Callable, Mapping
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..devices import DeviceProfile, model_resources
+from ..devices import model_resources
 from .advice import with_advice
+from .card import CARD_KEYS, ScoreCard
 from .sensitivity import sensitivity
 
 
@@ -47,28 +48,30 @@ def training_facts(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return facts
 
 
-def card_context(model: nn.Module, profile: DeviceProfile, card: Mapping[str, Any], data: Dataset | None = None, *,
+def card_context(model: nn.Module, card: ScoreCard, data: Dataset | None = None, *,
                  metadata: Mapping[str, Any] | None = None, seed: int = 0, sensitivity_chips: int = 8,
                  status: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The keys :mod:`~robust_snn.readiness.advice` reads, measured for ``model`` on ``profile``
+    """The keys :mod:`~robust_snn.readiness.advice` reads, measured for ``model`` on the card's profile
     (``sensitivity_chips`` chips per group for the attribution)."""
+    profile = card.profile
     limits = {k: v for k, v in dataclasses.asdict(profile.limits).items() if k != "notes"}
     context: dict[str, Any] = {"resources": {"used": model_resources(model), "limits": limits},
                                "training": training_facts(metadata)}
     if profile.path is not None and not profile.path.startswith("<builtin>"):
         context["device_file"] = profile.path  # a user-written profile: advice commands must name its file
-    if card.get("grade") != "ready" and data is not None:
+    if card.grade != "ready" and data is not None:
         if status is not None:
-            status(f"sensitivity attribution of {card.get('model') or 'the model'} on {profile.name} "
+            status(f"sensitivity attribution of {card.model or 'the model'} on {profile.name} "
                    f"({sensitivity_chips} chips per layer x family)")
         context["sensitivity"] = sensitivity(model, profile, data, n_chips=sensitivity_chips, seed=seed)
     return context
 
 
-def advised_card(model: nn.Module, profile: DeviceProfile, card: Mapping[str, Any], data: Dataset | None = None,
-                 **kwargs: Any) -> dict[str, Any]:
-    """``card`` plus its context, ``diagnosis`` and ``advice``."""
-    return with_advice({**card, **card_context(model, profile, card, data, **kwargs)})
+def advised_card(model: nn.Module, card: ScoreCard, data: Dataset | None = None, **kwargs: Any) -> ScoreCard:
+    """``card`` plus its context, ``diagnosis`` and ``advice`` (as extra keys; the advice reads the card's
+    JSON, plus ``data`` and ``model_path`` when the card carries them)."""
+    advised = with_advice({**card.to_dict(), **card_context(model, card, data, **kwargs)})
+    return card.with_extra(**{k: v for k, v in advised.items() if k not in CARD_KEYS})
 
 
 __all__ = ["advised_card", "card_context", "training_facts"]

@@ -30,8 +30,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ..core.parameters import functional_forward
-from ..devices import DeviceProfile, count_correct, load_profile
-from .scorecard import programmed_parameters
+from ..devices import DeviceProfile, count_correct, load_profile, programmed_parameters
 from .statistics import chip_yield
 
 

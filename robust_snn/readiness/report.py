@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from ..devices import DeviceProfile, build_profile, evaluate_ensemble
 from ..io.atomic import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
+from .card import ScoreCard, card_dict
 from .efficiency import efficiency_markdown
 from .landscape import landscape_1d, landscape_2d
 from .sensitivity import sensitivity
@@ -101,8 +102,9 @@ def _name(card: dict[str, Any]) -> str:
     return str(card.get("model") or "model")
 
 
-def summary_table(cards: Sequence[dict[str, Any]]) -> list[str]:
+def summary_table(cards: Sequence[ScoreCard | dict[str, Any]]) -> list[str]:
     """The score-card table in Markdown, one row per card, then its one-line legend."""
+    cards = [card_dict(c) for c in cards]
     lines = ["| model | device | nominal | mean | p5 | min | CVaR5 | spec | yield [95% CI] | worst case | fits | grade |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cards:
@@ -249,7 +251,7 @@ def _sensitivity_plots(plt: Any, sens: dict[str, list[dict[str, Any]]], device: 
     return files, xlim
 
 
-def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
+def write_report(folder: str | Path, cards: Sequence[ScoreCard | dict[str, Any]], *,
                  models: dict[str, nn.Module] | None = None, data: Dataset | None = None, seed: int = 0,
                  title: str = "Deployment readiness", analysis: dict[str, Any] | None = None,
                  sensitivity_xmax: float | None = None, where: str | None = None, status: Any = None,
@@ -262,8 +264,12 @@ def write_report(folder: str | Path, cards: Sequence[dict[str, Any]], *,
     card carries its own. ``sensitivity_xmax``: a common right edge for the sensitivity bars of several reports.
     ``where``: the folder the advice commands run from; ``status``: called with a line before each long step.
     ``profile``: the cards' device profile object (needed for a user-written profile, which a card names but
-    which cannot be looked up by that name). Returns the Markdown path.
+    which cannot be looked up by that name); by default the profile a typed card (:class:`ScoreCard`) carries.
+    Returns the Markdown path.
     """
+    if profile is None:
+        profile = next((c.profile for c in cards if isinstance(c, ScoreCard)), None)
+    cards = [card_dict(c) for c in cards]
     plt = _pyplot()
     folder = Path(folder)
     try:

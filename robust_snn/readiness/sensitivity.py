@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..core.parameters import parameter_families, physical_parameters
-from ..devices import DeviceProfile, load_profile, model_dt, sample_chips
+from ..devices import DeviceProfile, load_profile, model_dt, programmed_parameters, sample_chips
 from ..core.evaluation import evaluate
 
 
@@ -26,8 +26,6 @@ def _layer_of(name: str) -> str:
 def sensitivity(model: nn.Module, profile: DeviceProfile | str, data: Dataset, n_chips: int = 8, seed: int = 0,
                 batch_size: int = 256) -> list[dict[str, Any]]:
     """Rows ``{group, layer, family, accuracy_drop, mean_accuracy}``, largest drop first."""
-    from .scorecard import programmed_parameters
-
     profile = load_profile(profile) if isinstance(profile, str) else profile
     model.eval()
     families = parameter_families(model)

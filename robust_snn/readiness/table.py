@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .card import ScoreCard, card_dict
+
 HEADERS = ["model", "device", "nominal", "mean", "p5", "spec", "yield [95% CI]", "worst case", "grade"]
 TERMINAL_ADVICE = 3  # suggestions shown per card; the JSON and the report hold them all
 
@@ -54,9 +56,10 @@ def advice_lines(cards: Sequence[dict[str, Any]], limit: int | None = TERMINAL_A
     return lines
 
 
-def print_cards(cards: Sequence[dict[str, Any]], title: str = "Deployment readiness", where: str | None = None
-                ) -> None:
+def print_cards(cards: Sequence[ScoreCard | dict[str, Any]], title: str = "Deployment readiness",
+                where: str | None = None) -> None:
     """Print the table, the legend and the advice to stdout."""
+    cards = [card_dict(c) for c in cards]
     body = rows(cards)
     try:
         from rich.console import Console

@@ -32,7 +32,7 @@ are additive in conductance (programming noise, stuck devices, read noise) and `
 says nothing about the slope, while drift times its compensation is close to 1.
 
 **Attack scales.** The adversarial methods attack, with a device, every family the profile varies, each at the
-profile's own relative scale: :func:`robust_snn.readiness.scorecard.profile_attack_scale`, the estimate the
+profile's own relative scale: :func:`robust_snn.devices.profile_attack_scale`, the estimate the
 score card attacks with, recomputed from the model at the first batch of every epoch (seeded with the
 training seed), and the attack starts from the batch's chip (its relative deviation from ``q``, projected into
 the box) instead of a small random point.
@@ -54,6 +54,7 @@ from torch import nn
 from ..core.parameters import parameter_families
 from ..devices.ensemble import model_dt
 from ..devices.profiles import DeviceProfile, load_profile
+from ..devices.programming import profile_attack_scale
 from ..seeding import derive_seed
 
 
@@ -125,10 +126,8 @@ class DeviceChips:
 
     def attack_scales(self, model: nn.Module, seed: int) -> dict[str, float]:
         """``{family: relative eps}`` of every family the profile varies in ``model`` (the score card's
-        :func:`~robust_snn.readiness.scorecard.profile_attack_scale`, seeded with the training seed). The
-        adversarial methods keep it in their state and re-estimate it at the first batch of every epoch."""
-        from ..readiness.scorecard import profile_attack_scale  # readiness imports training: import late
-
+        :func:`~robust_snn.devices.profile_attack_scale`, seeded with the training seed). The adversarial
+        methods keep it in their state and re-estimate it at the first batch of every epoch."""
         on_cpu = all(p.device.type == "cpu" for p in model.parameters())
         probe = model if on_cpu else copy.deepcopy(model).cpu()  # the stages draw on CPU generators
         scale = profile_attack_scale(probe, self.profile, seed=seed)

@@ -34,11 +34,11 @@ EXPERIMENT = "tune"
 
 @dataclass(frozen=True)
 class TuneResult:
-    """Every trial's row (in trial order), the best one, and where the outputs are."""
+    """Every trial's row (in trial order), the best one, its card on the test split, and where the outputs are."""
 
     rows: list[dict[str, Any]]
     best: dict[str, Any]
-    test_card: dict[str, Any]
+    test_card: Any  # robust_snn.readiness.card.ScoreCard (imported late: readiness is heavy)
     files: dict[str, str]
 
 
@@ -114,10 +114,9 @@ def tune_model(
     :mod:`robust_snn.runtime.threads`)."""
     if method not in TUNABLE_METHODS:
         raise ConfigError(f"tune searches the methods {', '.join(TUNABLE_METHODS)}; got {method!r}")
-    if spec is not None and not 0 <= spec <= 1:
-        raise ConfigError(f"spec must be an accuracy in [0, 1], got {spec!r}")
-    if not 0 < spec_relative <= 1:
-        raise ConfigError(f"spec_relative must be in (0, 1], got {spec_relative!r}")
+    from ..readiness.card import SpecRule
+
+    SpecRule(spec, spec_relative, target_yield)  # checked before any work
     if chips < 1:
         raise ConfigError(f"chips must be >= 1, got {chips!r}")
     tune = _require_tune()
@@ -177,7 +176,7 @@ def _finish(rows: list[dict[str, Any]], settings: TrialSettings, out: Path, erro
     from ..devices import load_profile
     from ..io.atomic import write_bytes_atomic, write_json_atomic
     from ..io.model_file import load_model
-    from ..readiness.scorecard import score_card
+    from ..readiness.scorecard import AttackSettings, EnsembleSettings, Scored, SpecRule, score_card
     from .report import pareto_front, trials_markdown, write_pareto_plot
 
     best = max(rows, key=lambda row: (row["objective"], -row["train_seconds"]))
@@ -197,17 +196,17 @@ def _finish(rows: list[dict[str, Any]], settings: TrialSettings, out: Path, erro
     write_bytes_atomic(out / "best_card.json",
                        settings.trial_dir(best["trial"]).joinpath("card.json").read_bytes())
     model = load_model(out / "best.rsnn")
-    test_card = score_card(model, load_profile(settings.device), load_dataset(settings.data, "test"),
-                           n_chips=settings.chips, seed=settings.seed, spec=settings.spec,
-                           spec_relative=settings.spec_relative, target_yield=settings.target_yield,
-                           model_name=str(out / "best.rsnn"), attack_repeats=1)
-    test_card["data"], test_card["split"] = settings.data, "test"
-    write_json_atomic(out / "best_test_card.json", test_card)
+    test_card = score_card(Scored(model, load_dataset(settings.data, "test"), str(out / "best.rsnn")),
+                           load_profile(settings.device), EnsembleSettings(n_chips=settings.chips, seed=settings.seed),
+                           SpecRule(settings.spec, settings.spec_relative, settings.target_yield),
+                           AttackSettings(repeats=1)).with_extra(data=settings.data, split="test")
+    write_json_atomic(out / "best_test_card.json", test_card.to_dict())
     files["test_card"] = str(out / "best_test_card.json")
+    low, high = test_card.yield_estimate.ci
     echo(f"[tune] best: trial {best['trial'] + 1} (val yield {best['yield']:.2f} "
          f"[{best['yield_low']:.2f}, {best['yield_high']:.2f}], {best['grade']}); on the test split: nominal "
-         f"{test_card['nominal_accuracy']:.3f}, yield {test_card['yield']:.2f} "
-         f"[{test_card['yield_ci95'][0]:.2f}, {test_card['yield_ci95'][1]:.2f}], {test_card['grade']}")
+         f"{test_card.nominal_accuracy:.3f}, yield {test_card.yield_estimate.value:.2f} "
+         f"[{low:.2f}, {high:.2f}], {test_card.grade}")
     echo(f"[tune] wrote {files['table']}, {files.get('pareto', '(no plot)')}, {files['best']}")
     return TuneResult(rows, best, test_card, files)
 

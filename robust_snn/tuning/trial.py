@@ -80,7 +80,7 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
     from ..devices import load_profile
     from ..io.atomic import write_json_atomic
     from ..io.model_file import save_model
-    from ..readiness.scorecard import score_card
+    from ..readiness.scorecard import AttackSettings, EnsembleSettings, Scored, SpecRule, score_card
     from ..training import TrainConfig, fit, make_method
 
     from ..runtime import set_threads
@@ -108,10 +108,11 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
                training=dataclasses.asdict(train_config), classes=classes,
                front_end=frontend.to_dict() if frontend is not None else None)
     (folder / "model.ckpt").unlink(missing_ok=True)
-    card = score_card(model, load_profile(settings.device), val, n_chips=settings.chips, seed=settings.seed,
-                      spec=settings.spec, spec_relative=settings.spec_relative, target_yield=settings.target_yield,
-                      model_name=f"trial_{point.trial:03d}", attack_repeats=1)
-    card["data"], card["split"] = settings.data, "val"
+    scored = score_card(Scored(model, val, f"trial_{point.trial:03d}"), load_profile(settings.device),
+                        EnsembleSettings(n_chips=settings.chips, seed=settings.seed),
+                        SpecRule(settings.spec, settings.spec_relative, settings.target_yield),
+                        AttackSettings(repeats=1)).with_extra(data=settings.data, split="val")
+    card = scored.to_dict()  # the row below is JSON: read it from the card's JSON keys
     write_json_atomic(folder / "card.json", card)
     return {
         **point.to_dict(),
