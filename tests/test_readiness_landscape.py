@@ -33,8 +33,9 @@ def one_channel_per_class(per_class=4, time=20):
 
 def margin_network(common: float) -> SNNClassifier:
     """Hidden neuron c is driven by channel c so hard (weight 5, 4x the threshold in one step) that it fires on
-    every step, whatever a relative nudge of its weight; the readout gives class k the logit
-    ``(2 + common) r_k + common r_other``. For a sample of class c (``r_c = 1``, ``r_other = 0``) the logits are
+    every step unless a nudge takes ~99% of its weight (both networks get the same nudges); the readout gives
+    class k the logit ``(2 + common) r_k + common r_other``. For a sample of class c (``r_c = 1``, ``r_other = 0``)
+    the logits are
     ``(2 + common, common)``: the same margin 2 and loss ``log(1 + e^-2)`` for every ``common``, but with a large
     ``common`` the margin is the small difference of two large weights, which relative noise on each moves by
     ``~0.2 alpha common sqrt(2)``: a sharp minimum. ``common = 0``: the margin is one weight of 2, a flat one."""
