@@ -11,8 +11,7 @@ import torch
 
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.core.parameters import stored_parameters
-from robust_snn.devices import load_profile
-from robust_snn.readiness.scorecard import programmed_parameters
+from robust_snn.devices import load_profile, programmed_parameters
 
 pytest.importorskip("rockpool")
 xylo = pytest.importorskip("robust_snn.export.xylo")

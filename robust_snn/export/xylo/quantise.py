@@ -4,7 +4,7 @@ Xylo's weight matrices and registers.
 The codes come from the ``xylo-audio2`` profile's own stages (:class:`~robust_snn.devices.IntegerQuantiser`,
 :class:`~robust_snn.devices.BitShiftDecay`, arithmetic in :mod:`robust_snn.devices.digital`), so the chip this
 writes is the one ``evaluate`` scores and ``qat`` trains for: decoding it (:func:`.twin.quantised_twin`) gives
-exactly :func:`robust_snn.readiness.scorecard.programmed_parameters`. Here only the layout is added: hidden layer
+exactly :func:`robust_snn.devices.programmed_parameters`. Here only the layout is added: hidden layer
 ``k`` reaches layer ``k + 1`` through ``weights_rec`` (Rockpool's mapper allocates the hidden ids), and the
 readout becomes Xylo's output neurons -- a leaky readout as leaky neurons that never fire (threshold
 ``state_max``), a linear readout as integrate-and-fire spike counters (``dash_syn = 1``: ``beta = 1/2`` passes

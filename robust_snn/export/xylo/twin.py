@@ -3,7 +3,7 @@
 Weights, thresholds and biases are ``int / scale`` (computed in float64, as the profile's
 :meth:`~robust_snn.devices.IntegerQuantiser.decode` does), time constants ``tau = -dt / ln(1 - 2^-dash)``
 (s, :func:`robust_snn.devices.digital.dash_to_tau`). So the twin *is* the profile's programmed network
-(:func:`robust_snn.readiness.scorecard.programmed_parameters`) at the mapping's ``dt``, and comparing it with
+(:func:`robust_snn.devices.programmed_parameters`) at the mapping's ``dt``, and comparing it with
 XyloSim (:mod:`.simulator`) isolates the chip's integer arithmetic.
 """
 
