@@ -340,3 +340,28 @@ def test_relative_noise_holds_positive_families_above_the_floor_and_leaves_the_r
     assert torch.equal(out["tau"][~low], drawn["tau"][~low])
     assert torch.allclose(out["tau"][low], torch.full((int(low.sum()),), 0.0005))
     assert torch.equal(out["w"], drawn["w"]) and (out["w"] * theta["w"] < 0).any()
+
+
+@pytest.mark.filterwarnings("ignore:for .* copying from a non-meta parameter")  # the emulation's meta tensors
+def test_a_run_resumed_on_an_accelerator_continues_the_cpu_run_from_its_saved_method_state(tmp_path):
+    """The checkpointed state (warm start, the device's attack scales) is moved to the accelerator on resume and
+    the run continues bit for bit (tests/emulated_accelerator.py: a second device with the CPU's numbers; torch
+    warns that loading into its meta tensors is a no-op, but the emulation copies the values)."""
+    from emulated_accelerator import emulated_accelerator
+
+    data = make_pattern_data(32, seed=0)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=5e-3, seed=1)
+
+    def method():
+        return make_method("adversarial-warm", {"device": "dynapse2", "steps": 2})
+
+    full = fit(small_model(), data, None, method(), cfg, progress=False)
+    ckpt = tmp_path / "r.ckpt"
+    fit(small_model(), data, None, method(), cfg, checkpoint=ckpt, progress=False, stop_after=1)
+    with emulated_accelerator() as dev:
+        resumed = fit(small_model(), data, None, method(), cfg, checkpoint=ckpt, resume=True, progress=False,
+                      accelerator=dev)
+        state = {k: v.cpu() for k, v in resumed.model.state_dict().items()}
+    assert resumed.history == full.history
+    for key, value in full.model.state_dict().items():
+        assert torch.equal(state[key], value), key

@@ -103,7 +103,7 @@ class AttackKL(Term):
         b = step.batch
         at = torch.tensor([b.seed, b.epoch], dtype=torch.int64)
         scales = {k: v for k, v in state.items() if k == "scale_at" or k.startswith("scale.")}
-        if not (scales and torch.equal(scales["scale_at"], at)):
+        if not (scales and scales["scale_at"].tolist() == at.tolist()):  # (a resumed state may sit on a GPU)
             found = step.sampler.attack_scales(step.model, b.seed)
             if found is None:  # no device: the configured families and box
                 return attacked_names(step.model, self.attack), {}
