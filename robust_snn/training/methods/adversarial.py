@@ -118,7 +118,7 @@ class AttackKL(Term):
         anchor, logits = step.point("anchor"), step.anchor_logits()
         eps, new = self.boxes(step, state)
         attack_kl = 0.0
-        if eps:  # a device that only quantises: nothing varies, nothing to attack
+        if eps:
             grad_fn = batch_grad_fn(step.model, step.x, "kl", target_logits=logits, names=list(eps))
             start = None
             if self.warm_start and any(k.startswith("start.") for k in state):
@@ -131,7 +131,7 @@ class AttackKL(Term):
             if self.warm_start:
                 new.update({f"start.{k}": c for k, c in result.coefficients.items()})
             attacked, attack_kl = perturb(anchor, result.coefficients), result.losses[-1]
-        else:
+        else:  # a device that only quantises: nothing varies, nothing to attack
             attacked = dict(anchor)
         robust = divergence(step.forward(attacked), logits, None, "kl")
         step.points["attacked"] = attacked
