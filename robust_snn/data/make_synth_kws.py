@@ -174,7 +174,7 @@ def _espeak_env(runtime_dir: str) -> dict[str, str]:
     """The environment for one espeak-ng call: ours, with PulseAudio's runtime directory pinned to ``runtime_dir``.
 
     Why: espeak-ng 1.51 draws the noise of breathy and Klatt voices (``+f2``, ``+klatt4``, ...) from the C
-    library's unseeded ``rand()``, and it opens an audio device even with ``--stdout``, which loads libpulse.
+    library's unseeded ``rand()``, and it sets up an audio output (pcaudiolib, libpulse) even with ``--stdout``.
     When ``~/.config/pulse/<machine-id>-runtime`` is missing or dangling (the first espeak-ng run on a machine or
     in a fresh ``$HOME``, or after ``/tmp`` was cleared), libpulse names a new ``/tmp/pulse-XXXXXXXXXXXX`` folder
     with ``rand()``, one draw per letter and more for each name already taken, so that process's clip differs.
