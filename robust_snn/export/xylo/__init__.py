@@ -20,7 +20,7 @@ The chip, per step (integers; ``decay(v) = v >> dash``, an arithmetic shift, or 
     I += W_in x[t] + W_rec S[t-1];   I -= decay(I, dash_syn)
     V += I + b - decay(V, dash_mem); while V >= threshold (at most 31 times; outputs once): spike, V -= threshold
 
-which is our LIF update (:mod:`robust_snn.core.lif`) with ``alpha, beta = 1 - 2**-dash``. All hidden layers
+which is our LIF step (:func:`robust_snn.core.lif_step.lif_step`) with ``alpha, beta = 1 - 2**-dash``. All hidden layers
 share one recurrent "reservoir": layer ``k`` reaches layer ``k+1`` through ``weights_rec`` and the last one
 reaches the outputs through ``weights_out``, each hop one step late (the spikes of step ``t-1``), so a net
 with ``L`` hidden layers answers ``L`` steps later on the chip (:attr:`XyloMapping.delay_steps`).

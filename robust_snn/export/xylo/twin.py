@@ -5,6 +5,11 @@ Weights, thresholds and biases are ``int / scale`` (computed in float64, as the 
 (s, :func:`robust_snn.devices.digital.dash_to_tau`). So the twin *is* the profile's programmed network
 (:func:`robust_snn.devices.programmed_parameters`) at the mapping's ``dt``, and comparing it with
 XyloSim (:mod:`.simulator`) isolates the chip's integer arithmetic.
+
+The twin has no dynamics of its own: it is our :class:`~robust_snn.core.lif.LIFLayer` /
+:class:`~robust_snn.core.readout.LeakyReadout` (and, for spike counts, a ``LIFLayer`` counter), so every step is
+:func:`robust_snn.core.lif_step.lif_step` with the chip's decays ``alpha, beta = 1 - 2**-dash`` (the decay is
+the parameter; the equations are not copied).
 """
 
 from __future__ import annotations
