@@ -59,15 +59,20 @@ def random_population(n_in=5, n=7, adaptive=False, recurrent=False, seed=0):
     return p
 
 
-def run_steps(x, p, spike=None, threshold=True):
-    """Drive + initial state + lif_step over time, as every caller in the package composes them."""
+def constants(x, p, threshold=True):
+    """The drive of every step and the :class:`LIFParams` of a population ``p`` (physical values)."""
     beta = decay(DT, p["tau_syn"])
     params = LIFParams(
         decay(DT, p["tau_mem"]), beta, p["thr"] if threshold else None,
         recurrent_matrix(p["w_rec"], beta, 1 - torch.eye(len(beta))) if "w_rec" in p else None,
         decay(DT, p["tau_adapt"]) if "tau_adapt" in p else None, p.get("kappa"),
     )
-    drive = lif_drive(x @ p["w"].T, p["b"], beta)
+    return lif_drive(x @ p["w"].T, p["b"], beta), params
+
+
+def run_steps(x, p, spike=None, threshold=True):
+    """Drive + initial state + lif_step over time, as every caller in the package composes them."""
+    drive, params = constants(x, p, threshold)
     state = initial_state(p["b"], x.shape[:1], "tau_adapt" in p)
     spikes, vs = [], []
     for d in drive.unbind(1):
@@ -129,11 +134,7 @@ def test_out_buffers_give_the_pure_steps_numbers_in_place(kind):
     p = random_population(**kind)
     x = torch.randn(3, 40, 5, generator=torch.Generator().manual_seed(4)) * 2
     pure_s, pure_v = run_steps(x, p)
-    beta = decay(DT, p["tau_syn"])
-    params = LIFParams(decay(DT, p["tau_mem"]), beta, p["thr"],
-                       recurrent_matrix(p["w_rec"], beta, 1 - torch.eye(7)) if "w_rec" in p else None,
-                       decay(DT, p["tau_adapt"]) if "tau_adapt" in p else None, p.get("kappa"))
-    drive = lif_drive(x @ p["w"].T, p["b"], beta)
+    drive, params = constants(x, p)
     u, v, _, a = initial_state(p["b"], (3,), "tau_adapt" in p)
     state = initial_state(p["b"], (3,), "tau_adapt" in p)._replace(u=u.clone())
     spikes, theta = torch.empty(40, 3, 7), torch.empty(3, 7)
@@ -149,11 +150,7 @@ def test_out_buffers_give_the_pure_steps_numbers_in_place(kind):
 def autograd_reference(leaves, x, spike):
     """Spikes, membranes and ``U`` through ``lif_step`` op by op under autograd (a surrogate spike function)."""
     p = dict(leaves)
-    beta = decay(DT, p["tau_syn"])
-    drive = lif_drive(x @ p["w"].T, p["b"], beta)
-    params = LIFParams(decay(DT, p["tau_mem"]), beta, p["thr"],
-                       recurrent_matrix(p["w_rec"], beta, 1 - torch.eye(7)) if "w_rec" in p else None,
-                       decay(DT, p["tau_adapt"]) if "tau_adapt" in p else None, p.get("kappa"))
+    drive, params = constants(x, p)
     state = initial_state(p["b"], x.shape[:1], "tau_adapt" in p)
     out = []
     for d in drive.unbind(1):
@@ -164,11 +161,8 @@ def autograd_reference(leaves, x, spike):
 
 def scan_outputs(leaves, x, surrogate, op):
     p = dict(leaves)
-    beta = decay(DT, p["tau_syn"])
-    drive = lif_drive(x @ p["w"].T, p["b"], beta)
-    w_rec = recurrent_matrix(p["w_rec"], beta, 1 - torch.eye(7)) if "w_rec" in p else None
-    rho = decay(DT, p["tau_adapt"]) if "tau_adapt" in p else None
-    args = (drive, p["b"], decay(DT, p["tau_mem"]), beta, p["thr"], w_rec, rho, p.get("kappa"))
+    drive, (alpha, beta, thr, w_rec, rho, kappa) = constants(x, p)
+    args = (drive, p["b"], alpha, beta, thr, w_rec, rho, kappa)
     if op:
         return lif_scan_op(*args, surrogate.name, surrogate.effective_scale)[:3]
     return LIFScan.apply(*args, surrogate.shape, surrogate.effective_scale)[:3]
