@@ -6,12 +6,14 @@ parameters are stacked to ``{name: (chunk, *shape)}`` and the model runs once pe
 axis, giving logits ``(chunk, batch, classes)``:
 
 - our own :class:`~robust_snn.core.network.SNNClassifier` through
-  :func:`~robust_snn.core.chip_batch.chip_batched_forward`: the chip axis folded into the matrix products (one
-  input projection per block of steps and one recurrent product per step for the whole chunk), time-blocked,
-  only spikes kept;
+  :func:`~robust_snn.core.chip_batch.chip_batched_forward`: the chip axis folded into the input projection (one
+  batched product per block of steps for the whole chunk), products with spikes (the recurrent current, later
+  layers' inputs) by table look-up (:mod:`robust_snn.core.spike_product`), time-blocked, only spikes kept;
 - any other module whose forward maps ``(batch, time, channels)`` to ``(batch, classes)`` (Rockpool's,
-  snntorch's, plain torch, a subclass of ours) under ``torch.func.vmap`` over the chip axis through
-  :func:`~robust_snn.core.parameters.functional_forward`, with families inferred by name.
+  snntorch's, plain torch, a subclass of ours) through
+  :func:`~robust_snn.core.parameters.functional_forward`, with families inferred by name: under
+  ``torch.func.vmap`` over the chip axis for data batches of up to :data:`VMAP_MAX_BATCH` samples, chip by chip
+  on larger ones (where that measured faster).
 
 Memory is bounded by the chunk: chip-batched, activations take about ``chunk_size * batch_size * neurons *
 (2 * time_block + 4)`` floats (a time block holds about 1 MB of drive); under ``vmap``,
@@ -21,17 +23,17 @@ per chip per batch index from ``(seed, chip, batch)``, so it does depend on ``ba
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write, one 256-sample batch per chip; figures and conditions in
-benchmarks/README.md). On one thread, on the 2-core machine shared with other jobs (2026-11-30): chip-batched
-at the score card's setting (chunks of 16, batch 256) 1.34-1.78x the loop, at chunks of 32 and batch 32
-1.61-1.69x, ``vmap`` 0.68-0.69x (two runs). Earlier quiet two-thread runs: chip-batched 0.25 s against the loop's 0.41-0.43 s (1.6-1.7x).
-The work is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise updates
-per neuron and step; the chip-batched pass already runs its products near MKL's rate, so 3x the batched loop
-would need fewer FLOPs, not a better layout. The spikes do not offer them: 29.6% of neurons fire per step and
-0.1% of (sample, step) rows are silent, and an event-driven recurrent product (gathering the rows of ``W_rec``
-for the spiking neurons with ``embedding_bag``, which on this data rounds like the dense product) measured
-6-9x slower than the dense ``baddbmm`` at 16 chips x 256 samples; folding the chips into one input-projection
-product and longer time blocks changed nothing beyond noise. ``vmap`` keeps every trace of every chip, so it
-runs the batch in slices of :data:`VMAP_ROWS` chip-samples (1.6x faster than one 4,096-row call, measured).
+benchmarks/README.md). 2026-11-30, on the 2-core machine shared with other jobs (load average 7-9): on one
+thread, chip-batched at the score card's setting (chunks of 16, batch 256) 2.1x the loop (2.0x in CPU time;
+1.6x before the look-up products, run just before), at chunks of 32 and batch 32 1.5x; on two threads 2.2x. The work
+of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise
+updates per neuron and step; the look-up replaces the recurrent products (29.6% of the neurons fire per step,
+but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and what is left per step
+(input projection near MKL's rate, about eight memory-bound elementwise passes, the look-up) is near what
+eager PyTorch does on one core. The generic path cannot do better than the loop at the score card's batch:
+``vmap`` runs the loop's work as batched ops plus its own dispatch (measured 1.3x slower than the loop at 256
+samples per chip, 2.6x faster at 8), so above :data:`VMAP_MAX_BATCH` samples it runs the chips one by one, and
+below it in slices of :data:`VMAP_ROWS` chip-samples (``vmap`` keeps every trace of every chip).
 ``vectorise=False`` gives the same numbers; modules whose forward ``vmap`` cannot trace (snntorch's neurons)
 fall back to it with a warning.
 """
