@@ -6,8 +6,11 @@ noise, so every path evaluates exactly the same chips). Every path runs through
 :func:`robust_snn.devices.evaluate_ensemble` on the same data:
 
 - ``looped``: ``vectorise=False, chunk_size=1``, one batch of all ``--samples`` per chip: a Python loop over
-  chips through ``functional_forward``, the fastest loop a user would write (a full batch per chip: per-step
-  dispatch is paid once per chip, not once per chip and mini-batch);
+  chips through ``functional_forward`` (a full batch per chip: per-step dispatch is paid once per chip, not
+  once per chip and mini-batch);
+- ``looped_one_chunk``: the same loop with every chip in one chunk (``chunk_size`` 64), so the data batch is
+  taken and the chips are made once, then run one by one (measured 10-20% faster than ``looped``). The best
+  loop, the denominator of every ratio, is the faster of the two (median against median);
 - ``vectorised``: our classifier chip-batched (:mod:`robust_snn.core.chip_batch`: the chip axis folded into
   the input product, products with spikes by table look-up), at the score card's own setting: ``chunk_size`` 16, ``batch_size`` 256
   (:func:`robust_snn.readiness.score_card`'s defaults);
@@ -23,7 +26,7 @@ Each thread count in ``--threads`` (default ``2,1``) is measured in turn; within
 round-robin (one run each in turn, ``--repeats`` times, after a warm-up run) so that load from elsewhere on the
 machine falls on all alike; the median is reported. Their per-chip accuracies are checked to be identical.
 
-Ratios, for each thread count ``N`` (suffix ``_Nt``): ``vectorised_vs_best_loop`` = looped / vectorised (the
+Ratios, for each thread count ``N`` (suffix ``_Nt``): ``vectorised_vs_best_loop`` = best loop / vectorised (the
 target: >= 3), ``vectorised_batch32_vs_best_loop``, ``vmapped_vs_best_loop`` (target >= 1.5),
 ``vmapped_batch64_vs_best_loop``, each of wall-clock
 medians (the targets) and, with ``_cpu``, of the process's CPU time (``time.process_time``: what each contender
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     contenders = {
         "looped": ensemble(chunk_size=1, vectorise=False, batch_size=args.samples),
+        "looped_one_chunk": ensemble(chunk_size=CHIPS, vectorise=False, batch_size=args.samples),
         "vectorised": ensemble(chunk_size=SCORECARD_CHUNK, batch_size=SCORECARD_BATCH),
         "vectorised_chunk32_batch32": ensemble(chunk_size=32, batch_size=32),
         "vmapped": ensemble(generic, chunk_size=SCORECARD_CHUNK, batch_size=SCORECARD_BATCH),
@@ -121,12 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in times.items():
             ms[name + tag] = statistics.median(values)
             ms[name + "_cpu" + tag] = statistics.median(cpu[name])
+        best, best_cpu = (min(ms[loop + suffix + tag] for loop in ("looped", "looped_one_chunk")) for suffix in ("", "_cpu"))
         for ratio, name in (("vectorised_vs_best_loop", "vectorised"),
                             ("vectorised_batch32_vs_best_loop", "vectorised_chunk32_batch32"),
                             ("vmapped_vs_best_loop", "vmapped"),
                             ("vmapped_batch64_vs_best_loop", "vmapped_batch64")):
-            ratios[ratio + tag] = ms["looped" + tag] / ms[name + tag]
-            ratios[ratio + "_cpu" + tag] = ms["looped_cpu" + tag] / ms[name + "_cpu" + tag]
+            ratios[ratio + tag] = best / ms[name + tag]
+            ratios[ratio + "_cpu" + tag] = best_cpu / ms[name + "_cpu" + tag]
 
     print(f"{CHIPS} chips of {args.profile!r}, {args.samples} samples x {T} steps, {N_IN}->{N_HID} rec->{N_OUT}, "
           f"threads {thread_counts}, median of {args.repeats}")
