@@ -22,10 +22,12 @@ do not depend on ``chunk_size``, ``batch_size`` or ``vectorise`` (read noise, wh
 per chip per batch index from ``(seed, chip, batch)``, so it does depend on ``batch_size``).
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
-the fastest loop a user would write, one 256-sample batch per chip; figures and conditions in
-benchmarks/README.md). 2026-11-30, on the 2-core machine shared with other jobs (load average 7-9): on one
-thread, chip-batched at the score card's setting (chunks of 16, batch 256) 2.1x the loop (2.0x in CPU time;
-1.6x before the look-up products, run just before), at chunks of 32 and batch 32 1.5x; on two threads 2.2x. The work
+the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
+chip; figures and conditions in benchmarks/README.md). 2026-11-30, on the 2-core machine shared with other jobs
+(load average 4-6): on one thread, chip-batched at the score card's setting (chunks of 16, batch 256) 1.9x that
+loop (wall clock and CPU time alike), at chunks of 32 and batch 32 1.5x; on two threads, where the load makes
+every contender collapse, 1.5x. Before the look-up products the same path measured 1.65-1.7x the loop in chunks of
+one chip, which the one-chunk loop beats by 10-20% (load 5-7, alternating runs). The work
 of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise
 updates per neuron and step; the look-up replaces the recurrent products (29.6% of the neurons fire per step,
 but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and what is left per step
