@@ -12,8 +12,8 @@ noise, so every path evaluates exactly the same chips). Every path runs through
   taken and the chips are made once, then run one by one (measured 10-20% faster than ``looped``). The best
   loop, the denominator of every ratio, is the faster of the two (median against median);
 - ``vectorised``: our classifier chip-batched (:mod:`robust_snn.core.chip_batch`: the chip axis folded into
-  the input product, products with spikes by table look-up), at the score card's own setting: ``chunk_size`` 16, ``batch_size`` 256
-  (:func:`robust_snn.readiness.score_card`'s defaults);
+  the input product, products with spikes by table look-up), at the score card's own setting: ``chunk_size``
+  16, ``batch_size`` 256 (:func:`robust_snn.readiness.score_card`'s defaults);
 - ``vectorised_chunk32_batch32``: the same at ``evaluate_ensemble``'s defaults (chunk 32, batch 32);
 - ``vmapped``: the same network as a subclass, which ``evaluate_ensemble`` runs through the generic path for
   foreign modules, chunk 16, batch 256; its loop is ``looped`` (the same ``functional_forward`` a foreign
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in times.items():
             ms[name + tag] = statistics.median(values)
             ms[name + "_cpu" + tag] = statistics.median(cpu[name])
-        best, best_cpu = (min(ms[loop + suffix + tag] for loop in ("looped", "looped_one_chunk")) for suffix in ("", "_cpu"))
+        loops = ("looped", "looped_one_chunk")
+        best, best_cpu = (min(ms[loop + suffix + tag] for loop in loops) for suffix in ("", "_cpu"))
         for ratio, name in (("vectorised_vs_best_loop", "vectorised"),
                             ("vectorised_batch32_vs_best_loop", "vectorised_chunk32_batch32"),
                             ("vmapped_vs_best_loop", "vmapped"),
