@@ -23,11 +23,11 @@ per chip per batch index from ``(seed, chip, batch)``, so it does depend on ``ba
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
-chip; figures and conditions in benchmarks/README.md). 2026-11-30, on the 2-core machine shared with other jobs
-(load average 4-6): on one thread, chip-batched at the score card's setting (chunks of 16, batch 256) 1.9x that
-loop (wall clock and CPU time alike), at chunks of 32 and batch 32 1.5x; on two threads, where the load makes
-every contender collapse, 1.5x. Before the look-up products the same path measured 1.65-1.7x the loop in chunks of
-one chip, which the one-chunk loop beats by 10-20% (load 5-7, alternating runs). The work
+chip; figures and conditions in benchmarks/README.md). 2026-11-30, on the 2-core machine at load average
+1.2-1.5: chip-batched at the score card's setting (chunks of 16, batch 256) 211 ms against the loop's 450 on one
+thread (2.1x), 137 against 296 on two (2.2x); at chunks of 32 and batch 32 1.6x and 1.3x. Before the look-up
+products, measured right after at the same load: 291 and 166 ms (1.5x, 2.0x). At load average 4-6 the ratios
+were 1.9x and 1.5x (two threads collapse under load for every contender). The work
 of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise
 updates per neuron and step; the look-up replaces the recurrent products (29.6% of the neurons fire per step,
 but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and what is left per step
