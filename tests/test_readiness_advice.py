@@ -83,11 +83,26 @@ def test_a_resource_violation_comes_first_with_the_widest_layer_the_fan_in_holds
     first = advise(over)[0]
     assert first["action"] == "fit-device"
     words = shlex.split(first["command"])
-    assert words[words.index("--hidden") + 1] == str(64 - 16)  # recurrent: n_in + hidden inputs per neuron
+    assert words[words.index("--hidden") + 1] == str(64 - 16 + 1)  # recurrent: n_in + hidden - 1 inputs per neuron
 
 
 def test_max_hidden_is_the_fan_in_arithmetic():
-    assert max_hidden(card()) == 64 - 16
+    assert max_hidden(card()) == 64 - 16 + 1  # 16 inputs + 48 other hidden neurons (no self-connection) = 64
+
+
+def test_max_hidden_is_the_widest_network_the_resource_check_accepts():
+    """A hand-built 16 -> max_hidden recurrent network fits DYNAP-SE2's fan-in; one neuron more does not."""
+    from robust_snn.core.network import NetworkConfig, SNNClassifier
+    from robust_snn.devices import load_profile
+    from robust_snn.devices.limits import resource_violations
+
+    limits = load_profile("dynapse2").limits
+    widest = max_hidden(card(resources={"used": {"input_channels": 16, "recurrent": True},
+                                        "limits": {"fan_in": limits.fan_in, "neurons": limits.neurons}}))
+    fits = SNNClassifier(NetworkConfig(n_in=16, hidden=(widest,), n_classes=8, recurrent=True))
+    wider = SNNClassifier(NetworkConfig(n_in=16, hidden=(widest + 1,), n_classes=8, recurrent=True))
+    assert resource_violations(fits, limits) == []
+    assert any("fan_in" in v for v in resource_violations(wider, limits))
     feed_forward = card(resources={"used": {"neurons": 30, "input_channels": 16, "recurrent": False},
                                    "limits": {"fan_in": 63, "neurons": 40}})
     assert max_hidden(feed_forward) == 40  # min(fan_in of the readout = hidden <= 63, neurons <= 40)

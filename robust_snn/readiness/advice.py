@@ -54,10 +54,12 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..devices.limits import largest_hidden
+from ..devices.profiles import ResourceLimits
+from ..errors import ConfigError
 from .statistics import chips_to_decide, spec_for_ready
 
 PROGRAMMING_LOSS = 0.02
-DEFAULT_HIDDEN = 48
 TRAINED_FAMILIES = ("weights", "biases")  # what the non-device-aware methods perturb (robust-snn methods)
 
 
@@ -112,18 +114,19 @@ def _arch_flags(card: Mapping[str, Any], hidden: int | None = None) -> list[str]
 def max_hidden(card: Mapping[str, Any]) -> int | None:
     """The widest single hidden layer the card's device holds with the same input and recurrence.
 
-    Fan-in of a hidden neuron: ``n_in`` inputs (+ ``hidden`` recurrent ones); of an output neuron: ``hidden``.
-    So ``hidden <= fan_in - n_in`` (recurrent) or ``hidden <= fan_in`` (feed-forward), and ``<= neurons``.
-    ``None`` when the device states no such limit (an abstract noise model).
+    The card's limits and input width go to :func:`robust_snn.devices.limits.largest_hidden`, the one place
+    the fan-in arithmetic lives (a recurrent neuron's fan-in is ``n_in + hidden - 1``: no self-connection).
+    ``None`` when the device states no such limit (an abstract noise model) or no width fits.
     """
     net, limits = _network(card), _limits(card)
-    bounds = []
-    if limits.get("fan_in"):
-        n_in = int(net.get("input_channels") or 0)
-        bounds.append(limits["fan_in"] - n_in if net.get("recurrent", True) else limits["fan_in"])
-    if limits.get("neurons"):
-        bounds.append(int(limits["neurons"]))
-    return min(bounds) if bounds else None
+    known = {key: int(limits[key]) for key in ("neurons", "fan_in") if limits.get(key)}
+    if not known:
+        return None
+    try:
+        return largest_hidden(ResourceLimits(**known), int(net.get("input_channels") or 0), n_classes=1,
+                              recurrent=bool(net.get("recurrent", True)))
+    except ConfigError:
+        return None
 
 
 def _still_improving(card: Mapping[str, Any]) -> bool:
