@@ -74,14 +74,14 @@ def method_params(settings: TrialSettings, point: Point) -> dict[str, Any]:
 
 def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
     """Train, save and score one point; returns the trial's row (metrics and settings)."""
-    from ..core.network import NetworkConfig, SNNClassifier
+    from ..core.network import SNNClassifier
     from ..data import load_dataset
     from ..data.splits import strided_subset
     from ..devices import load_profile
     from ..io.atomic import write_json_atomic
     from ..io.model_file import save_model
     from ..readiness.scorecard import AttackSettings, EnsembleSettings, Scored, SpecRule, score_card
-    from ..training import TrainConfig, fit, make_method
+    from ..training import TrainConfig, default_network, fit, make_method
 
     from ..runtime import set_threads
 
@@ -90,11 +90,10 @@ def run_trial(point: Point, settings: TrialSettings) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     train = strided_subset(load_dataset(settings.data, "train"), settings.train_samples)
     val = load_dataset(settings.data, "val")
-    x0, _ = val[0]
     classes = list(val.classes)
-    network = NetworkConfig(n_in=int(x0.shape[-1]), hidden=(point.hidden,), n_classes=len(classes),
-                            recurrent=settings.recurrent, dt=float(getattr(val, "dt", 0.01) or 0.01),
-                            seed=settings.seed)
+    # The CLI's default network with the point's width (checked against the chip, never resized).
+    network = default_network(val, seed=settings.seed, device=settings.device,
+                              network={"hidden": [point.hidden], "recurrent": settings.recurrent})
     model = SNNClassifier(network)
     method = make_method(settings.method, method_params(settings, point))
     train_config = TrainConfig(epochs=point.epochs, lr=settings.lr, batch_size=settings.batch_size,
