@@ -76,13 +76,15 @@ def model_analysis(models: dict[str, nn.Module], data: Dataset, seed: int = 0, s
 
 def model_colours(names: Sequence[str]) -> dict[str, Any]:
     """One colour per model name, the same in every plot (matplotlib's tab10 in order of first appearance)."""
-    plt = _pyplot()
+    plt = pyplot()
     palette = plt.get_cmap("tab10").colors
     unique = list(dict.fromkeys(names))
     return {name: palette[i % len(palette)] for i, name in enumerate(unique)}
 
 
-def _pyplot():  # noqa: ANN202
+def pyplot():  # noqa: ANN202
+    """matplotlib's pyplot on the file-only Agg backend (reports run on headless machines), or an
+    ``ImportError`` naming the extra to install."""
     try:
         import matplotlib
 
@@ -93,7 +95,8 @@ def _pyplot():  # noqa: ANN202
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_png(fig: Any, path: Path) -> None:
+    """Write ``fig`` to ``path`` as PNG atomically (a killed report leaves no half-written plot)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
@@ -166,7 +169,7 @@ def _histogram(plt: Any, cards: Sequence[dict[str, Any]], colours: dict[str, Any
     ax.set_ylabel("chips")
     ax.set_title(f"Per-chip accuracy on {', '.join(devices)}: {' vs '.join(dict.fromkeys(_name(c) for c in cards))}")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -188,7 +191,7 @@ def _gaussian_sweep(plt: Any, curves: dict[str, Any], cards: Sequence[dict[str, 
     ax.set_ylabel("accuracy")
     ax.set_title("Relative Gaussian mismatch sweep (device-independent, 16 chips per level)")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -205,7 +208,7 @@ def _landscapes(plt: Any, landscape: dict[str, Any], colours: dict[str, Any], pa
     ax.set_ylabel("test cross-entropy")
     ax.set_title("Weight-loss landscape (band: min..max over directions)")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -222,7 +225,7 @@ def _landscapes_2d(plt: Any, grids: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("beta (direction v)")
     axes[0][0].set_ylabel("alpha (direction u)")
     fig.colorbar(contour, ax=list(axes[0]), label="test cross-entropy (shared scale)")
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -245,7 +248,7 @@ def _sensitivity_plots(plt: Any, sens: dict[str, list[dict[str, Any]]], device: 
         ax.set_title(f"Sensitivity of {model_name} on {device}")
         ax.invert_yaxis()
         name = "sensitivity_" + "".join(ch if ch.isalnum() else "_" for ch in model_name) + ".png"
-        _save(fig, folder / name)
+        save_png(fig, folder / name)
         plt.close(fig)
         files.append(name)
     return files, xlim
@@ -270,7 +273,7 @@ def write_report(folder: str | Path, cards: Sequence[ScoreCard | dict[str, Any]]
     if profile is None:
         profile = next((c.profile for c in cards if isinstance(c, ScoreCard)), None)
     cards = [card_dict(c) for c in cards]
-    plt = _pyplot()
+    plt = pyplot()
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -336,4 +339,4 @@ def write_report(folder: str | Path, cards: Sequence[ScoreCard | dict[str, Any]]
 
 
 __all__ = ["LEVELS", "advice_markdown", "gaussian_profile", "mismatch_curve", "model_analysis", "model_colours",
-           "summary_table", "write_report"]
+           "pyplot", "save_png", "summary_table", "write_report"]

@@ -65,9 +65,9 @@ def trials_markdown(rows: Sequence[dict[str, Any]], settings: TrialSettings, bes
 def write_pareto_plot(path: Path, rows: Sequence[dict[str, Any]], settings: TrialSettings) -> None:
     """Yield (interval low end, with the interval as an error bar) against nominal accuracy; colour = training
     seconds; the Pareto front circled and each point labelled with its trial number."""
-    from ..readiness.report import _pyplot, _save
+    from ..readiness.report import pyplot, save_png
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     x = [r["nominal_accuracy"] for r in rows]
     y = [r["yield"] for r in rows]
@@ -88,7 +88,7 @@ def write_pareto_plot(path: Path, rows: Sequence[dict[str, Any]], settings: Tria
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"tune {settings.method} for {settings.device}\n{_spec_text(settings)}", fontsize=10)
     ax.legend(loc="lower left", fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
