@@ -16,18 +16,13 @@ zero, no value can change sign (z < -10) and no hidden neuron can fall silent, s
 
 import pytest
 import torch
-from torch.utils.data import TensorDataset
 
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.readiness.scorecard import EnsembleSettings, Scored, score_card
 
+from hand_built_data import one_channel_per_class
 
-def one_channel_per_class(per_class=8, time=30):
-    x = torch.zeros(2 * per_class, time, 2)
-    y = torch.arange(2).repeat_interleave(per_class)
-    for c in (0, 1):
-        x[y == c, :, c] = 1.0
-    return TensorDataset(x, y)
+
 
 
 def hand_built(readout_bias: float) -> SNNClassifier:
@@ -41,7 +36,7 @@ def hand_built(readout_bias: float) -> SNNClassifier:
 
 
 def card(model, n_chips):
-    return score_card(Scored(model, one_channel_per_class()), "gaussian-10",
+    return score_card(Scored(model, one_channel_per_class(8, 30)), "gaussian-10",
                       EnsembleSettings(n_chips=n_chips, seed=0)).to_dict()
 
 

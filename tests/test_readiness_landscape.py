@@ -2,13 +2,13 @@ import math
 
 import pytest
 import torch
-from torch.utils.data import TensorDataset
 
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.readiness.landscape import landscape_1d, landscape_2d
 from robust_snn.training import TrainConfig, evaluate, fit, make_method
 
 from conftest import make_pattern_data
+from hand_built_data import one_channel_per_class
 
 
 def test_landscape_passes_through_the_nominal_loss_and_rises_away_from_it():
@@ -22,13 +22,6 @@ def test_landscape_passes_through_the_nominal_loss_and_rises_away_from_it():
         assert max(curve[0], curve[4]) > curve[2]
 
 
-def one_channel_per_class(per_class=4, time=20):
-    """Class c: input channel c held at 1, the other at 0."""
-    x = torch.zeros(2 * per_class, time, 2)
-    y = torch.arange(2).repeat_interleave(per_class)
-    for c in (0, 1):
-        x[y == c, :, c] = 1.0
-    return TensorDataset(x, y)
 
 
 def margin_network(common: float) -> SNNClassifier:
@@ -49,7 +42,7 @@ def margin_network(common: float) -> SNNClassifier:
 
 
 def test_a_minimum_made_of_cancelling_large_weights_is_sharper_than_the_same_function_with_small_ones():
-    data = one_channel_per_class()
+    data = one_channel_per_class(4, 20)
     flat, sharp = margin_network(0.0), margin_network(20.0)
     nominal = math.log1p(math.exp(-2.0))  # cross-entropy at margin 2, from the construction
     alphas = [-2, -1, 0, 1, 2]

@@ -8,6 +8,7 @@ from robust_snn.readiness.sensitivity import sensitivity
 from robust_snn.training import TrainConfig, fit, make_method
 
 from conftest import make_pattern_data
+from hand_built_data import one_channel_per_class
 
 REQUIRED = ["model", "device", "n_chips", "seed", "nominal_accuracy", "mean_accuracy", "std_accuracy",
             "p5_accuracy", "min_accuracy", "per_chip_accuracy", "spec", "yield", "yield_ci95",
@@ -66,13 +67,6 @@ def test_a_model_that_does_not_fit_is_graded_not_ready_with_the_violation_named(
     assert any("output" in v for v in card.violations)
 
 
-def one_channel_per_class(per_class=4, time=30):
-    """Class c: input channel c held at 1, the other at 0."""
-    x = torch.zeros(2 * per_class, time, 2)
-    y = torch.arange(2).repeat_interleave(per_class)
-    for c in (0, 1):
-        x[y == c, :, c] = 1.0
-    return torch.utils.data.TensorDataset(x, y)
 
 
 def decided_by(group):
@@ -101,7 +95,7 @@ def decided_by(group):
 
 @pytest.mark.parametrize("group", ["readout biases", "readout weights"])
 def test_sensitivity_ranks_groups_by_accuracy_drop(group):
-    model, data = decided_by(group), one_channel_per_class()
+    model, data = decided_by(group), one_channel_per_class(4, 30)
     rows = sensitivity(model, "gaussian-10", data, n_chips=8, seed=0)
     drops = [r["accuracy_drop"] for r in rows]
     assert drops == sorted(drops, reverse=True)
