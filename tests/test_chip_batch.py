@@ -33,6 +33,23 @@ def inputs(batch=8, steps=23):
     return torch.randn(batch, steps, 6, generator=torch.Generator().manual_seed(1)) * 3
 
 
+def labelled(n):
+    """``n`` seeded 15-step clips with labels, for whole-ensemble runs."""
+    g = torch.Generator().manual_seed(0)
+    return TensorDataset(torch.randn(n, 15, 6, generator=g) * 3, torch.randint(0, 3, (n,), generator=g))
+
+
+class Subclassed(SNNClassifier):
+    """Our classifier seen as a foreign module: a subclass takes the generic (vmap or loop) path."""
+
+
+def as_foreign(model):
+    """``model``'s network and weights in a :class:`Subclassed`."""
+    other = Subclassed(model.config).eval()
+    other.load_state_dict(model.state_dict())
+    return other
+
+
 def vmapped(model, chips, x):
     with torch.no_grad():
         return torch.func.vmap(lambda p: functional_forward(model, p, x))(chips)
@@ -112,8 +129,7 @@ def test_results_do_not_depend_on_the_thread_count(name):
 @pytest.mark.parametrize("profile", ["gaussian-20", "rram"])  # rram: per-inference read noise
 def test_ensemble_accuracies_equal_the_chip_by_chip_loop(name, profile):
     model = make(name)
-    g = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.randn(40, 15, 6, generator=g) * 3, torch.randint(0, 3, (40,), generator=g))
+    data = labelled(40)
     kw = dict(n_chips=6, seed=1, batch_size=16, progress=False)
     batched = evaluate_ensemble(model, profile, data, chunk_size=4, **kw)
     assert batched.per_chip_accuracy == evaluate_ensemble(model, profile, data, chunk_size=1, vectorise=False,
@@ -129,13 +145,8 @@ def test_the_ensemble_runs_our_classifier_chip_batched_and_other_modules_through
     monkeypatch.setattr(ensemble, "chip_batched_forward", counted)
     model = make("recurrent")
 
-    class Subclassed(SNNClassifier):
-        pass
-
-    other = Subclassed(model.config).eval()
-    other.load_state_dict(model.state_dict())
-    g = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.randn(20, 15, 6, generator=g) * 3, torch.randint(0, 3, (20,), generator=g))
+    other = as_foreign(model)
+    data = labelled(20)
     kw = dict(n_chips=3, seed=1, batch_size=10, progress=False)
     ours = evaluate_ensemble(model, "dynapse2", data, **kw)
     assert len(calls) == 2  # one call per chunk and batch
@@ -148,12 +159,8 @@ def test_the_generic_path_runs_chips_one_by_one_on_batches_above_vmap_max_batch(
     real = ensemble.functional_forward
     monkeypatch.setattr(ensemble, "functional_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
 
-    class Subclassed(SNNClassifier):
-        pass
-
     model = Subclassed(make("recurrent").config).eval()
-    g = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.randn(20, 15, 6, generator=g) * 3, torch.randint(0, 3, (20,), generator=g))
+    data = labelled(20)
     kw = dict(n_chips=3, chunk_size=3, seed=1, batch_size=10, progress=False)
     vmapped_result = evaluate_ensemble(model, "dynapse2", data, **kw)
     under_vmap = len(calls)  # one traced call per batch, plus the probe and the nominal model
@@ -164,9 +171,6 @@ def test_the_generic_path_runs_chips_one_by_one_on_batches_above_vmap_max_batch(
 
 
 def test_only_our_own_unmodified_classifier_is_supported():
-    class Subclassed(SNNClassifier):
-        pass
-
     assert chip_batch_support(make("ffwd")) is None
     assert "not an SNNClassifier" in chip_batch_support(Subclassed(make("ffwd").config))
     assert "not an SNNClassifier" in chip_batch_support(torch.nn.Linear(2, 2))
@@ -186,13 +190,8 @@ def test_every_ensemble_path_gives_the_same_per_chip_accuracies(profile, monkeyp
     # a small and a whole-data-set batch and two chunk sizes: one answer per chip whatever the path.
     model = make("two-layers-rec-adaptive")
 
-    class Subclassed(SNNClassifier):
-        pass
-
-    generic = Subclassed(model.config).eval()
-    generic.load_state_dict(model.state_dict())
-    g = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.randn(40, 15, 6, generator=g) * 3, torch.randint(0, 3, (40,), generator=g))
+    generic = as_foreign(model)
+    data = labelled(40)
     accuracies = {}
     for batch_size in (8, 40):  # read noise is drawn per batch index, so compare at equal batch sizes
         kw = dict(n_chips=6, seed=1, batch_size=batch_size, progress=False)
