@@ -356,9 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="random starts; the worst is reported (paper: 5)")
     p.add_argument("--families", default="weights,biases",
                    help="comma-separated parameter families to attack (weights, biases, taus, thresholds, ...)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
-                        "for bit (default: 0)")
+    _add_seed(p)
     p.add_argument("--json", default=None, help="write the attack JSON to FILE ('-' for stdout)")
     p.set_defaults(func=_cmd_attack)
 
@@ -376,9 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which split of the data set to score (default: test)")
     p.add_argument("--device", help="profile name (see `robust-snn devices`) or a profile TOML file (required)")
     p.add_argument("--chips", type=int, default=100, help="number of simulated chips")
-    p.add_argument("--seed", type=int, default=0,
-                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
-                        "for bit (default: 0)")
+    _add_seed(p)
     p.add_argument("--spec", type=float, default=None, help="absolute accuracy spec a chip must meet")
     p.add_argument("--spec-relative", type=float, default=0.95,
                    help="spec as a fraction of the nominal accuracy, used when --spec is absent (default 0.95)")
@@ -404,9 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="profile the bundle's weights are programmed for")
     p.add_argument("--data", default=None, help="bundle only: data SPEC to measure the score card on")
     p.add_argument("--chips", type=int, default=100, help="bundle only: chips for the score card")
-    p.add_argument("--seed", type=int, default=0,
-                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
-                        "for bit (default: 0)")
+    _add_seed(p)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("tune", help="search a method's hyperparameters (Ray Tune) for the best yield on a chip line",
@@ -440,9 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example: robust-snn demo --out demo-out --quick")
     p.add_argument("--out", default="demo-out", help="output folder")
     p.add_argument("--quick", action="store_true", help="small budgets: well under 2 minutes")
-    p.add_argument("--seed", type=int, default=0,
-                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
-                        "for bit (default: 0)")
+    _add_seed(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 
@@ -462,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that compute take --threads; those whose tensors can live on a GPU also take --accelerator.
 COMPUTING_COMMANDS = ("train", "evaluate", "attack", "export", "demo", "tune")
 ACCELERATED_COMMANDS = ("train", "evaluate", "attack", "export", "demo")
+
+
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    """``--seed`` of the commands that draw chips, attack starts or training batches (one help text)."""
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (chips, attack starts, training); the same seed gives the same numbers, bit "
+                        "for bit (default: 0)")
 
 
 def _add_runtime_options(p: argparse.ArgumentParser, accelerator: bool) -> None:
