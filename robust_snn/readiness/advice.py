@@ -122,7 +122,7 @@ def max_hidden(card: Mapping[str, Any]) -> int | None:
     known = {key: int(limits[key]) for key in ("neurons", "fan_in") if limits.get(key)}
     if not known:
         return None
-    try:
+    try:  # n_classes=1: the width bound only (too many outputs is its own diagnosis, not a width question)
         return largest_hidden(ResourceLimits(**known), int(net.get("input_channels") or 0), n_classes=1,
                               recurrent=bool(net.get("recurrent", True)))
     except ConfigError:
