@@ -164,16 +164,20 @@ def test_a_new_module_declares_its_parameters_once_and_gets_families_and_the_phy
     """A module written with the declarations: families, the physical view and functional_forward follow from
     them, and an undeclared family or constraint is refused at declaration."""
     from robust_snn.core import Parameter
+    from robust_snn.core.parameters import initialise
+
+    def identity(module, shape, generator, given):
+        """the identity"""
+        return torch.eye(shape[0])
 
     class Gain(nn.Module):
-        w = Parameter("weights", ("n", "n"), "1", "mixing matrix", init="identity")
-        gain = Parameter("other", ("n",), "1", "output gain", constraint="positive", init="2")
+        w = Parameter("weights", ("n", "n"), "1", "mixing matrix", init=identity)
+        gain = Parameter("other", ("n",), "1", "output gain", constraint="positive")
 
-        def __init__(self, n):
+        def __init__(self, n, gain=2.0):
             super().__init__()
             self.n = n
-            self.w = nn.Parameter(torch.eye(n))
-            self.gain = torch.full((n,), 2.0)
+            initialise(self, gain=gain)
 
         def forward(self, x):
             return (x @ self.w.t()) * self.gain

@@ -11,8 +11,9 @@ converts to Rockpool and back with identical membrane traces (see :mod:`robust_s
 States start at zero on every call: unlike Rockpool modules, nothing carries over between batches.
 
 Shapes: input ``(batch, time, n_in)``, output spikes ``(batch, time, n_out)``. Parameters: declared once, on
-:class:`LIFLayer`, each with its family, shape, unit, constraint and initialisation
-(:class:`~robust_snn.core.parameters.Parameter`; ``describe_parameters(model)`` lists them): input and
+:class:`LIFLayer`, each with its family, shape, unit, constraint and initialisation, and created from those
+declarations (:class:`~robust_snn.core.parameters.Parameter`, :func:`~robust_snn.core.parameters.initialise`;
+``describe_parameters(model)`` lists them): input and
 recurrent weights, bias, ``tau_mem`` and ``tau_syn`` (seconds), threshold, and with ``adaptive=True``
 ``tau_adapt`` and ``adapt_strength``.
 
@@ -34,17 +35,30 @@ from torch import nn
 
 from .lif_scan import lif_scan, lif_spikes
 from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step, recurrent_matrix
-from .parameters import Parameter
+from .parameters import Parameter, initialise
 from .surrogates import Surrogate
 
 
-def _full(n: int, value: float | torch.Tensor, what: str) -> torch.Tensor:
-    t = torch.as_tensor(value, dtype=torch.float32)
-    if t.dim() == 0:
-        t = t.expand(n).clone()
-    if t.shape != (n,):
-        raise ValueError(f"{what} must be a scalar or have shape ({n},), got {tuple(t.shape)}")
-    return t
+def _input_scale(layer: "LIFLayer", given: dict[str, torch.Tensor]) -> float:
+    """``3 init_gain sqrt((1 - mean alpha)(1 - mean beta)) / sqrt(n_in)``: the membrane and synaptic filter gains
+    undone, so that a unit-variance input drives the membrane to about one threshold, whatever the time
+    constants (``alpha``, ``beta``: the decays of the given ``tau_mem``, ``tau_syn`` over ``dt``)."""
+    gain = (1 - decay(layer.dt, given["tau_mem"]).mean()) * (1 - decay(layer.dt, given["tau_syn"]).mean())
+    return layer.init_gain * float(gain.sqrt()) / math.sqrt(layer.n_in) * 3.0
+
+
+def _init_weight(layer: "LIFLayer", shape: tuple[int, ...], generator: torch.Generator | None,
+                 given: dict[str, torch.Tensor]) -> torch.Tensor:
+    """N(0, 1) x 3 init_gain sqrt((1 - mean alpha)(1 - mean beta)) / sqrt(n_in): a unit-variance input drives the
+    membrane to about one threshold"""
+    return _input_scale(layer, given) * torch.randn(shape, generator=generator)
+
+
+def _init_w_rec(layer: "LIFLayer", shape: tuple[int, ...], generator: torch.Generator | None,
+                given: dict[str, torch.Tensor]) -> torch.Tensor:
+    """as weight, times sqrt(n_in / n_out); diagonal 0"""
+    w_rec = _input_scale(layer, given) * torch.randn(shape, generator=generator) * math.sqrt(layer.n_in / layer.n_out)
+    return w_rec.fill_diagonal_(0.0)
 
 
 @dataclass(frozen=True)
@@ -60,24 +74,17 @@ class LIFLayer(nn.Module):
     """Dense weights + current-based LIF neurons (optionally recurrent and adaptive). See module docstring."""
 
     weight = Parameter("weights", ("n_out", "n_in"), "membrane units per input unit", "input synaptic weights",
-                       init="N(0, 1) x 3 init_gain sqrt((1 - mean alpha)(1 - mean beta)) / sqrt(n_in): a unit-variance "
-                            "input drives the membrane to about one threshold")
+                       init=_init_weight)
     w_rec = Parameter("weights", ("n_out", "n_out"), "membrane units per spike", "recurrent weights",
-                      constraint="zero_diagonal", only_if="recurrent",
-                      init="as weight, times sqrt(n_in / n_out); diagonal 0")
-    bias = Parameter("biases", ("n_out",), "membrane units per step", "constant input current added to the membrane",
-                     init="the bias argument (default 0)")
-    tau_mem = Parameter("taus", ("n_out",), "s", "membrane time constant", constraint="positive",
-                        init="the tau_mem argument (default 0.1 s)")
-    tau_syn = Parameter("taus", ("n_out",), "s", "synaptic time constant", constraint="positive",
-                        init="the tau_syn argument (default 0.05 s)")
-    threshold = Parameter("thresholds", ("n_out",), "membrane units", "firing threshold", constraint="positive",
-                          init="the threshold argument (default 1)")
+                      constraint="zero_diagonal", only_if="recurrent", init=_init_w_rec)
+    bias = Parameter("biases", ("n_out",), "membrane units per step", "constant input current added to the membrane")
+    tau_mem = Parameter("taus", ("n_out",), "s", "membrane time constant", constraint="positive")
+    tau_syn = Parameter("taus", ("n_out",), "s", "synaptic time constant", constraint="positive")
+    threshold = Parameter("thresholds", ("n_out",), "membrane units", "firing threshold", constraint="positive")
     tau_adapt = Parameter("taus", ("n_out",), "s", "adaptation time constant", constraint="positive",
-                          only_if="adaptive", init="the tau_adapt argument (default 1 s)")
+                          only_if="adaptive")
     adapt_strength = Parameter("adaptation", ("n_out",), "membrane units per adaptation unit",
-                               "threshold increase per unit of adaptation", constraint="positive", only_if="adaptive",
-                               init="the adapt_strength argument (default 0.1)")
+                               "threshold increase per unit of adaptation", constraint="positive", only_if="adaptive")
 
     def __init__(
         self,
@@ -108,24 +115,11 @@ class LIFLayer(nn.Module):
         self._spike = self.surrogate.function()
         self.use_scan = True
 
-        tau_mem_t = _full(n_out, tau_mem, "tau_mem")
-        tau_syn_t = _full(n_out, tau_syn, "tau_syn")
-        # Scale the initial weights by the synaptic and membrane filter gains so that a unit-variance input
-        # drives the membrane to about one threshold, whatever the time constants.
-        gain = (1 - decay(self.dt, tau_mem_t).mean()) * (1 - decay(self.dt, tau_syn_t).mean())
-        scale = float(init_gain) * float(gain.sqrt()) / math.sqrt(n_in) * 3.0
-        self.weight = nn.Parameter(scale * torch.randn(n_out, n_in, generator=generator))
+        self.init_gain = float(init_gain)
+        initialise(self, generator, bias=bias, tau_mem=tau_mem, tau_syn=tau_syn, threshold=threshold,
+                   tau_adapt=tau_adapt, adapt_strength=adapt_strength)
         if recurrent:
-            w_rec = scale * torch.randn(n_out, n_out, generator=generator) * math.sqrt(n_in / n_out)
-            self.w_rec = nn.Parameter(w_rec.fill_diagonal_(0.0))
             self.register_buffer("_offdiag", 1.0 - torch.eye(n_out), persistent=False)
-        self.bias = nn.Parameter(_full(n_out, bias, "bias"))
-        self.tau_mem = tau_mem_t
-        self.tau_syn = tau_syn_t
-        self.threshold = _full(n_out, threshold, "threshold")
-        if adaptive:
-            self.tau_adapt = _full(n_out, tau_adapt, "tau_adapt")
-            self.adapt_strength = _full(n_out, adapt_strength, "adapt_strength")
 
     def extra_repr(self) -> str:
         return (

@@ -9,10 +9,12 @@ own mismatch on silicon. The vocabulary is Rockpool's, with one spelling per fam
 
 Our modules declare each parameter once, on the class, as a :class:`Parameter` (Rockpool's ``Parameter``
 without the metaclass): family, symbolic shape, unit, constraint, how it is initialised and what it means.
-Everything else is derived from that one declaration: :func:`parameter_families`, the stored name of the leaf
-and the *physical view*. Positive quantities (time constants, thresholds) are kept positive *by construction*:
-the module stores ``log_tau_mem`` as its leaf and ``module.tau_mem`` reads ``exp(log_tau_mem)``, so no
-optimiser step can make a time constant negative. Everything outside the optimiser sees the physical view
+Everything else is derived from that one declaration: the tensor itself (a constructor calls
+:func:`initialise`, which takes the shape, the initial value and the constraint check from the declarations),
+:func:`parameter_families`, the stored name of the leaf and the *physical view*. Positive quantities (time
+constants, thresholds) are kept positive *by construction*: the module stores ``log_tau_mem`` as its leaf and
+``module.tau_mem`` reads ``exp(log_tau_mem)``, so no optimiser step can make a time constant negative.
+Everything outside the optimiser sees the physical view
 (:func:`physical_parameters`): tensors in physical units (seconds, not logarithms) keyed by plain names such as
 ``layers.0.tau_mem``. :func:`functional_forward` evaluates any module on such a dict (optionally with a leading
 chip axis under ``torch.func.vmap``), so attacks and mismatch models perturb seconds on any module, ours or
@@ -23,6 +25,8 @@ torch) get their families from a ``param_families`` dict if they have one, else 
 from __future__ import annotations
 
 import functools
+import inspect
+from typing import Callable
 
 import torch
 from torch import nn
@@ -36,6 +40,18 @@ _LOG_PREFIX = "log_"
 
 CONSTRAINTS: tuple[str, ...] = ("real", "positive", "zero_diagonal")
 
+InitRule = Callable[[nn.Module, tuple[int, ...], "torch.Generator | None", dict[str, torch.Tensor]], torch.Tensor]
+"""``rule(module, shape, generator, given) -> tensor of that shape``: Rockpool's ``init_func(shape)``, also
+given the module (its sizes, ``dt``), the random generator and the parameters :func:`initialise` received as
+constructor arguments (a weight scale that depends on the time constants reads them there). The rule's
+docstring, first paragraph, says in words what it draws (:func:`describe_parameters`)."""
+
+
+def zeros(module: nn.Module, shape: tuple[int, ...], generator: torch.Generator | None,
+          given: dict[str, torch.Tensor]) -> torch.Tensor:
+    """0"""
+    return torch.zeros(shape)
+
 
 class Parameter:
     """One parameter, declared on its module's class; ``module.<name>`` is its value in physical units.
@@ -48,30 +64,48 @@ class Parameter:
       leaf is ``log_<name>`` and the value ``exp`` of it, so it stays > 0 whatever the optimiser does; assigning
       a tensor stores its logarithm) or ``"zero_diagonal"`` (a square matrix whose diagonal the module's forward
       pass holds at zero);
-    - ``init``: how the module initialises it, in words; ``doc``: what it is;
+    - ``init``: how :func:`initialise` creates it: an :data:`InitRule` (a random draw, :func:`zeros`), or
+      ``None`` (the default) for the constructor's argument of the same name, broadcast to the shape (Rockpool:
+      concrete data overrides ``init_func``); ``doc``: what it is;
     - ``only_if``: a boolean module attribute the parameter exists under (``"recurrent"``, ``"adaptive"``).
 
-    Example (:class:`~robust_snn.core.lif.LIFLayer`)::
+    Example (:class:`~robust_snn.core.lif.LIFLayer`; its constructor has ``tau_mem: float = 0.1``)::
 
-        tau_mem = Parameter("taus", ("n_out",), "s", "membrane time constant", constraint="positive",
-                            init="the tau_mem argument (default 0.1 s)")
+        tau_mem = Parameter("taus", ("n_out",), "s", "membrane time constant", constraint="positive")
+        bias = Parameter("biases", ("n_out",), "membrane units per step", "constant input current", init=zeros)
     """
 
     def __init__(self, family: str, shape: tuple[str | int, ...], unit: str, doc: str, *,
-                 constraint: str = "real", init: str = "", only_if: str | None = None) -> None:
+                 constraint: str = "real", init: InitRule | None = None, only_if: str | None = None) -> None:
         if family not in FAMILIES:
             raise ValueError(f"unknown parameter family {family!r}; known: {', '.join(FAMILIES)}")
         if constraint not in CONSTRAINTS:
             raise ValueError(f"unknown parameter constraint {constraint!r}; known: {', '.join(CONSTRAINTS)}")
+        if init is not None and not callable(init):
+            raise ValueError(f"init must be an init rule (a callable) or None, got {init!r}")
         self.family, self.shape, self.unit, self.constraint = family, tuple(shape), unit, constraint
         self.init, self.only_if, self.doc = init, only_if, doc
         self.__doc__ = f"{doc} ({unit}), shape {self.shape}, family {family}" + (f"; {constraint}" if
                                                                                  constraint != "real" else "")
         self.name = self.stored = ""
+        self.owner: type | None = None
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
+        self.name, self.owner = name, owner
         self.stored = _LOG_PREFIX + name if self.constraint == "positive" else name
+
+    def shape_of(self, module: nn.Module) -> tuple[int, ...]:
+        """The declared shape with every attribute name resolved on ``module``."""
+        return tuple(d if isinstance(d, int) else int(getattr(module, d)) for d in self.shape)
+
+    @property
+    def init_doc(self) -> str:
+        """How it is initialised, in words: the rule's docstring, or the constructor argument and its default."""
+        if self.init is not None:
+            return " ".join((self.init.__doc__ or self.init.__name__).strip().split("\n\n")[0].split())
+        default = inspect.signature(self.owner.__init__).parameters[self.name].default if self.owner else None
+        return f"the {self.name} argument" + ("" if default in (None, inspect.Parameter.empty)
+                                              else f" (default {default})")
 
     def __repr__(self) -> str:
         return (f"Parameter({self.name!r}, family={self.family!r}, shape={self.shape}, unit={self.unit!r}, "
@@ -124,6 +158,44 @@ def _positive_names(module: nn.Module) -> frozenset[str]:
     return _positive(type(module))
 
 
+def initialise(module: nn.Module, generator: torch.Generator | None = None,
+               **given: float | torch.Tensor) -> None:
+    """Create the declared parameters of ``module`` (called by its constructor once its sizes are set).
+
+    For each declaration present (``only_if`` holds), in declaration order: the shape from the declaration; the
+    value from ``given[name]`` (a scalar broadcast to the shape) where the declaration has no init rule, else
+    from ``init(module, shape, generator, given)``; then the constraint checked and the leaf registered
+    (``log`` of a positive one). Random draws thus come in declaration order from the one ``generator``
+    (``None``: torch's global generator). ``ValueError`` names a given value of the wrong shape, a positive
+    parameter that is not, a zero-diagonal one that is not; ``TypeError`` a missing or unknown given name (the
+    value of a parameter that is absent, its ``only_if`` false, is ignored).
+    """
+    decls = [d for d in declared(module).values() if d.only_if is None or getattr(module, d.only_if)]
+    from_args = {d.name for d in decls if d.init is None}
+    unknown = set(given) - {d.name for d in declared(module).values() if d.init is None}
+    if unknown or from_args - set(given):
+        raise TypeError(f"{type(module).__name__}: initialise needs the values of {sorted(from_args)}, "
+                        f"got {sorted(given)}")
+    values = {d.name: _broadcast(given[d.name], d.shape_of(module), d.name) for d in decls if d.init is None}
+    for decl in decls:
+        shape = decl.shape_of(module)
+        value = values[decl.name] if decl.init is None else decl.init(module, shape, generator, values)
+        if tuple(value.shape) != shape:
+            raise ValueError(f"init rule of {decl.name} gave shape {tuple(value.shape)}, declared {shape}")
+        if decl.constraint == "zero_diagonal" and value.diagonal().any():
+            raise ValueError(f"{decl.name} must have a zero diagonal")
+        setattr(module, decl.name, value)  # Parameter.__set__: registers the leaf (log for positive ones)
+
+
+def _broadcast(value: float | torch.Tensor, shape: tuple[int, ...], name: str) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=torch.float32)
+    if t.dim() == 0:
+        t = t.expand(shape).clone()
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must be a scalar or have shape {shape}, got {tuple(t.shape)}")
+    return t
+
+
 def check_declared(model: nn.Module) -> None:
     """``ValueError`` naming the first declared parameter of any submodule that is missing (where its
     ``only_if`` holds) or whose shape differs from its declaration."""
@@ -137,7 +209,7 @@ def check_declared(model: nn.Module) -> None:
                                  f"({decl.only_if or 'always'}) but is {'missing' if exists else 'there'}")
             if leaf is None:
                 continue
-            shape = tuple(d if isinstance(d, int) else int(getattr(module, d)) for d in decl.shape)
+            shape = decl.shape_of(module)
             if tuple(leaf.shape) != shape:
                 raise ValueError(f"parameter {where} has shape {tuple(leaf.shape)}, declared {decl.shape} = {shape}")
 
@@ -153,7 +225,7 @@ def describe_parameters(model: nn.Module) -> list[dict[str, object]]:
         decl = declared(_module_at(model, prefix)).get(attr)
         rows.append({"name": name, "family": families[name], "shape": tuple(value.shape),
                      "unit": decl.unit if decl else "", "constraint": decl.constraint if decl else "real",
-                     "init": decl.init if decl else "", "doc": decl.doc if decl else ""})
+                     "init": decl.init_doc if decl else "", "doc": decl.doc if decl else ""})
     return rows
 
 

@@ -14,24 +14,38 @@ import math
 import torch
 from torch import nn
 
-from .lif import _full
 from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step
-from .parameters import Parameter
+from .parameters import Parameter, initialise, zeros
+
+
+def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, bound: float) -> torch.Tensor:
+    return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+
+
+def _init_spike_mean_weight(readout: nn.Module, shape: tuple[int, ...], generator: torch.Generator | None,
+                            given: dict[str, torch.Tensor]) -> torch.Tensor:
+    """U(-4, 4) / sqrt(n_in)"""
+    return _uniform(shape, generator, 1.0 / math.sqrt(readout.n_in)) * 4
+
+
+def _init_leaky_weight(readout: nn.Module, shape: tuple[int, ...], generator: torch.Generator | None,
+                       given: dict[str, torch.Tensor]) -> torch.Tensor:
+    """U(-4, 4) (1 - mean alpha)(1 - mean beta) / sqrt(n_in): the filter gains of the given time constants undone"""
+    gain = (1 - decay(readout.dt, given["tau_mem"]).mean()) * (1 - decay(readout.dt, given["tau_syn"]).mean())
+    return _uniform(shape, generator, float(gain) / math.sqrt(readout.n_in) * 4)
 
 
 class SpikeMeanReadout(nn.Module):
     """``logits = W mean_t x[t] + b``; ``weight`` ``(classes, n_in)``, ``bias`` ``(classes,)``."""
 
     weight = Parameter("weights", ("n_classes", "n_in"), "logit per unit spike rate", "readout weights",
-                       init="U(-4, 4) / sqrt(n_in)")
-    bias = Parameter("biases", ("n_classes",), "logit", "readout bias", init="0")
+                       init=_init_spike_mean_weight)
+    bias = Parameter("biases", ("n_classes",), "logit", "readout bias", init=zeros)
 
     def __init__(self, n_in: int, n_classes: int, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.n_in, self.n_classes = n_in, n_classes
-        bound = 1.0 / math.sqrt(n_in)
-        self.weight = nn.Parameter((torch.rand(n_classes, n_in, generator=generator) * 2 - 1) * bound * 4)
-        self.bias = nn.Parameter(torch.zeros(n_classes))
+        initialise(self, generator)
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         return spikes.mean(1) @ self.weight.t() + self.bias
@@ -41,12 +55,10 @@ class LeakyReadout(nn.Module):
     """Non-spiking leaky integrator: ``I = beta (I + W x)``, ``V = alpha V + I + b``, ``logits = mean_t V``."""
 
     weight = Parameter("weights", ("n_classes", "n_in"), "membrane units per input spike", "readout weights",
-                       init="U(-4, 4) (1 - mean alpha)(1 - mean beta) / sqrt(n_in)")
-    bias = Parameter("biases", ("n_classes",), "membrane units per step", "readout bias", init="0")
-    tau_mem = Parameter("taus", ("n_classes",), "s", "membrane time constant", constraint="positive",
-                        init="the network's tau_mem (default 0.1 s)")
-    tau_syn = Parameter("taus", ("n_classes",), "s", "synaptic time constant", constraint="positive",
-                        init="the network's tau_syn (default 0.05 s)")
+                       init=_init_leaky_weight)
+    bias = Parameter("biases", ("n_classes",), "membrane units per step", "readout bias", init=zeros)
+    tau_mem = Parameter("taus", ("n_classes",), "s", "membrane time constant", constraint="positive")
+    tau_syn = Parameter("taus", ("n_classes",), "s", "synaptic time constant", constraint="positive")
 
     def __init__(
         self,
@@ -60,13 +72,7 @@ class LeakyReadout(nn.Module):
     ) -> None:
         super().__init__()
         self.n_in, self.n_classes, self.dt = n_in, n_classes, float(dt)
-        tau_mem_t, tau_syn_t = _full(n_classes, tau_mem, "tau_mem"), _full(n_classes, tau_syn, "tau_syn")
-        gain = (1 - decay(self.dt, tau_mem_t).mean()) * (1 - decay(self.dt, tau_syn_t).mean())
-        bound = float(gain) / math.sqrt(n_in) * 4
-        self.weight = nn.Parameter((torch.rand(n_classes, n_in, generator=generator) * 2 - 1) * bound)
-        self.bias = nn.Parameter(torch.zeros(n_classes))
-        self.tau_mem = tau_mem_t
-        self.tau_syn = tau_syn_t
+        initialise(self, generator, tau_mem=tau_mem, tau_syn=tau_syn)
 
     def membrane(self, x: torch.Tensor) -> torch.Tensor:
         """Membrane trace ``(batch, time, classes)``."""
