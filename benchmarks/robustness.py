@@ -132,6 +132,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profiles", type=_names, default=None, help=f"device profiles (default {','.join(PROFILES)})")
     p.add_argument("--chips", type=int, default=None, help="chips per device profile (default 100)")
     p.add_argument("--subset", type=int, default=None, help="use at most this many samples of each split")
+    p.add_argument("--test-subset", type=int, default=None,
+                   help="score on at most this many test samples, spread evenly over the split (train and val stay "
+                        "whole): the protocol's cost grows with the test split, e.g. synth-kws at the paper's size")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny network, 1 epoch, data subsets, few chips")
     p.add_argument("--backend", default="local", choices=BACKENDS, help="local: one unit after another; ray: parallel")
     p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
@@ -165,6 +168,10 @@ def make_plan(args: argparse.Namespace) -> tuple[dict[str, Any], list[UnitSpec]]
     subset = dict(QUICK["subset"]) if args.quick else {}
     if args.subset is not None:
         subset = {s: args.subset for s in ("train", "val", "test")}
+    if args.test_subset is not None:
+        if args.test_subset < 1:
+            raise ConfigError(f"--test-subset must be >= 1, got {args.test_subset}")
+        subset["test"] = min(args.test_subset, subset.get("test", args.test_subset))
     points = QUICK["landscape_points"] if args.quick else 21
     common = dict(
         data=data, network=network, train=train, zetas=tuple(args.zetas),

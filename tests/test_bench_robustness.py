@@ -122,3 +122,23 @@ def test_speech_commands_uses_the_papers_network_and_input(bench, tmp_path):
     assert network["tau_mem"] == pytest.approx(0.2) and network["tau_adapt"] == pytest.approx(0.98)
     assert specs[0].train == {"epochs": 100, "batch_size": 100, "lr": 1e-3}
     assert len(specs) == 9 * 3 and specs[0].draws == 100 and specs[0].attack_repeats == 5
+
+
+def test_test_subset_cuts_only_the_test_split_evenly_over_the_classes(bench, tmp_path):
+    args = bench.parser().parse_args(["--data", "synth-kws", "--test-subset", "480", "--out", str(tmp_path / "o")])
+    _, specs = bench.make_plan(args)
+    assert specs[0].subset == {"test": 480}
+    import robustness_unit
+    from robust_snn import load_dataset
+
+    train, val, test = robustness_unit.splits(specs[0])
+    full = [load_dataset(specs[0].data, s) for s in ("train", "val", "test")]
+    assert (len(train), len(val), len(test)) == (len(full[0]), len(full[1]), 480)
+    labels = [int(test[i][1]) for i in range(len(test))]
+    full_labels = [int(full[2][i][1]) for i in range(len(full[2]))]
+    per_class = {c: labels.count(c) for c in set(full_labels)}
+    # every class keeps its share of the full test split (within one clip of a third)
+    assert all(abs(per_class[c] - full_labels.count(c) / 3) <= 1 for c in per_class), per_class
+    bad = bench.parser().parse_args(["--test-subset", "0", "--out", str(tmp_path / "p")])
+    with pytest.raises(bench.ConfigError, match="--test-subset must be >= 1"):
+        bench.make_plan(bad)

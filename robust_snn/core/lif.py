@@ -39,11 +39,16 @@ from .parameters import Parameter, initialise
 from .surrogates import Surrogate
 
 
+def filter_gain(dt: float, tau_mem: torch.Tensor, tau_syn: torch.Tensor) -> torch.Tensor:
+    """``(1 - mean alpha)(1 - mean beta)``, ``alpha = exp(-dt / tau_mem)``, ``beta = exp(-dt / tau_syn)``: how much
+    of a constant input the synaptic and membrane filters pass per step (the initial weight scales undo it)."""
+    return (1 - decay(dt, tau_mem).mean()) * (1 - decay(dt, tau_syn).mean())
+
+
 def _input_scale(layer: "LIFLayer", given: dict[str, torch.Tensor]) -> float:
-    """``3 init_gain sqrt((1 - mean alpha)(1 - mean beta)) / sqrt(n_in)``: the membrane and synaptic filter gains
-    undone, so that a unit-variance input drives the membrane to about one threshold, whatever the time
-    constants (``alpha``, ``beta``: the decays of the given ``tau_mem``, ``tau_syn`` over ``dt``)."""
-    gain = (1 - decay(layer.dt, given["tau_mem"]).mean()) * (1 - decay(layer.dt, given["tau_syn"]).mean())
+    """``3 init_gain sqrt(filter_gain) / sqrt(n_in)``: so that a unit-variance input drives the membrane to about
+    one threshold, whatever the given time constants."""
+    gain = filter_gain(layer.dt, given["tau_mem"], given["tau_syn"])
     return layer.init_gain * float(gain.sqrt()) / math.sqrt(layer.n_in) * 3.0
 
 

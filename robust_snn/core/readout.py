@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from .lif import filter_gain
 from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step
 from .parameters import Parameter, initialise, zeros
 
@@ -31,7 +32,7 @@ def _init_spike_mean_weight(readout: nn.Module, shape: tuple[int, ...], generato
 def _init_leaky_weight(readout: nn.Module, shape: tuple[int, ...], generator: torch.Generator | None,
                        given: dict[str, torch.Tensor]) -> torch.Tensor:
     """U(-4, 4) (1 - mean alpha)(1 - mean beta) / sqrt(n_in): the filter gains of the given time constants undone"""
-    gain = (1 - decay(readout.dt, given["tau_mem"]).mean()) * (1 - decay(readout.dt, given["tau_syn"]).mean())
+    gain = filter_gain(readout.dt, given["tau_mem"], given["tau_syn"])
     return _uniform(shape, generator, float(gain) / math.sqrt(readout.n_in) * 4)
 
 

@@ -88,18 +88,7 @@ def to_rockpool(model: SNNClassifier) -> RockpoolClassifier:
         kwargs: dict[str, Any] = {}
         if layer.recurrent:
             kwargs = {"has_rec": True, "w_rec": _t((layer.w_rec * layer._offdiag).t())}
-        modules.append(
-            LIFTorch(
-                (layer.n_out,),
-                tau_mem=_t(layer.tau_mem),
-                tau_syn=_t(layer.tau_syn),
-                bias=_t(layer.bias),
-                threshold=_t(layer.threshold),
-                dt=layer.dt,
-                max_spikes_per_dt=1.0,
-                **kwargs,
-            )
-        )
+        modules.append(_lif_torch(LIFTorch, layer, layer.n_out, _t(layer.threshold), **kwargs))
     ro = model.readout
     if isinstance(ro, SpikeMeanReadout):
         modules.append(LinearTorch((ro.n_in, ro.n_classes), weight=_t(ro.weight.t()), bias=_t(ro.bias),
@@ -107,19 +96,16 @@ def to_rockpool(model: SNNClassifier) -> RockpoolClassifier:
         readout = "spike_mean"
     else:
         modules.append(LinearTorch((ro.n_in, ro.n_classes), weight=_t(ro.weight.t()), has_bias=False))
-        modules.append(
-            LIFTorch(
-                (ro.n_classes,),
-                tau_mem=_t(ro.tau_mem),
-                tau_syn=_t(ro.tau_syn),
-                bias=_t(ro.bias),
-                threshold=torch.full((ro.n_classes,), NEVER_SPIKES),
-                dt=ro.dt,
-                max_spikes_per_dt=1.0,
-            )
-        )
+        modules.append(_lif_torch(LIFTorch, ro, ro.n_classes, torch.full((ro.n_classes,), NEVER_SPIKES)))
         readout = "leaky"
     return RockpoolClassifier(Sequential(*modules), readout)
+
+
+def _lif_torch(LIFTorch: type, population: nn.Module, n: int, threshold: torch.Tensor, **kwargs: Any) -> nn.Module:
+    """Rockpool's ``LIFTorch`` with the time constants, bias and ``dt`` of one of our CuBa populations (a hidden
+    layer or the leaky readout), at most one spike per step as ours."""
+    return LIFTorch((n,), tau_mem=_t(population.tau_mem), tau_syn=_t(population.tau_syn), bias=_t(population.bias),
+                    threshold=threshold, dt=population.dt, max_spikes_per_dt=1.0, **kwargs)
 
 
 def _as_vector(module: nn.Module, name: str, n: int) -> torch.Tensor:
