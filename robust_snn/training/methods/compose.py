@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...core.parameters import functional_forward, parameter_families
+from ...devices import load_profile, model_dt
+from ..device_aware import DeviceChips
 from .base import Batch, Method, MethodState, StepResult, names_in_families, relative_noise
 
 Params = dict[str, torch.Tensor]
@@ -57,8 +59,6 @@ class DeviceSampler(Sampler):
     """A fresh chip of a device profile per batch: anchor = programmed values, sample = the chip."""
 
     def __init__(self, profile: str | Path) -> None:
-        from ..device_aware import DeviceChips
-
         self.chips = DeviceChips(profile)
 
     def draw(self, step: "Step") -> Any:
@@ -80,13 +80,9 @@ class ProgrammingSampler(Sampler):
     theta)``, the programmed values forward and the identity backward (quantisation-aware training)."""
 
     def __init__(self, profile: str | Path) -> None:
-        from ...devices import load_profile
-
         self.mismatch = load_profile(profile).mismatch_model()
 
     def anchor(self, step: "Step") -> Params:
-        from ...devices import model_dt
-
         params, model = step.params, step.model
         detached = {k: v.detach() for k, v in params.items()}
         quantised = self.mismatch.program(detached, parameter_families(model), dt=model_dt(model)).materialise()
