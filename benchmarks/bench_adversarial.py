@@ -8,6 +8,11 @@ contender does not pay for the previous one's spinning threads) in one process, 
 - ``standard``: our cross-entropy step;
 - ``adversarial``: our 10-step adversarial step (the paper's method);
 - ``adversarial_warm``: our cheaper schedule (3 steps, warm-started from the previous batch);
+- ``standard_compiled`` / ``adversarial_compiled``: the same two steps with the model compiled for gradient
+  passes (``robust_snn.core.compile_for_training``: the LIF loops unrolled and fused by Inductor, forward and
+  backward; every attack gradient and the loss run through it), as ``fit(..., compile=True)`` trains. JAX's
+  contenders are jit-compiled, so this is the like-for-like pair; the eager rows stay for users who do not
+  compile. Compile times (first two steps) go to stderr; ``--no-compile`` skips these contenders;
 - ``rockpool_jax_standard`` / ``rockpool_jax_adversarial``: Rockpool's ``LinearJax``/``LIFJax`` network,
   a jitted plain step and a jitted ``rockpool.training.adversarial_jax.adversarial_loss`` step
   (``attack_steps=10``). Needs ``pip install jax jaxlib`` (an optional benchmark dependency); skipped if absent.
@@ -17,15 +22,18 @@ Equal work: both attack and train the same families (weights and biases; Rockpoo
 (13 against our 12), so ``adversarial_vs_rockpool_jax_per_pass`` divides each by its passes.
 
 Ratios (ours / theirs): ``adversarial_vs_standard`` (target <= steps + 3 = 13), ``adversarial_vs_rockpool_jax``
-(issue 17 target: <= 0.5 with equal work), ``adversarial_vs_rockpool_jax_per_pass``, plus ``warm_vs_standard``.
+(issue 17 target: <= 0.5 with equal work), ``adversarial_vs_rockpool_jax_per_pass``, plus ``warm_vs_standard``;
+compiled: ``adversarial_compiled_vs_rockpool_jax`` (compiled against jit), its ``_per_pass`` form,
+``adversarial_compiled_vs_standard_compiled`` and ``adversarial_compiled_vs_eager``.
 
-Usage: ``python benchmarks/bench_adversarial.py [--json FILE|-] [--repeats N]``
+Usage: ``python benchmarks/bench_adversarial.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]``
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from typing import Callable
 
@@ -54,10 +62,13 @@ class OursClassifier(nn.Module):
         return self.net(x).mean(1) * 10
 
 
-def our_step(method_name: str, hyper: dict) -> Callable[[], None]:
+def our_step(method_name: str, hyper: dict, compiled: bool = False) -> Callable[[], None]:
+    from robust_snn.core import compile_for_training
     from robust_snn.training import make_method
 
     model = OursClassifier()
+    if compiled:
+        compile_for_training(model)
     method = make_method(method_name, hyper)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(BATCH, T, N_IN, generator=g) * 2
@@ -133,15 +144,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--block", type=int, default=3, help="consecutive measured steps per contender turn")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled contenders")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
 
+    adversarial = {"eps": 0.1, "steps": 10, "beta": 0.5}
     steps: dict[str, Callable[[], None]] = {
         "standard": our_step("standard", {}),
-        "adversarial": our_step("adversarial", {"eps": 0.1, "steps": 10, "beta": 0.5}),
+        "adversarial": our_step("adversarial", adversarial),
         "adversarial_warm": our_step("adversarial-warm", {"eps": 0.1, "beta": 0.5}),
     }
+    if not args.no_compile:
+        for name, method, hyper in (("standard_compiled", "standard", {}),
+                                    ("adversarial_compiled", "adversarial", adversarial)):
+            start = time.perf_counter()
+            steps[name] = our_step(method, hyper, compiled=True)
+            steps[name]()
+            steps[name]()
+            print(f"  compile {name} (first two steps): {time.perf_counter() - start:.1f} s", file=sys.stderr,
+                  flush=True)
     try:
         steps.update(rockpool_jax_steps())
     except ImportError as exc:
@@ -157,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         ratios["adversarial_vs_rockpool_jax_per_pass"] = (
             (ms["adversarial"] / OUR_PASSES) / (ms["rockpool_jax_adversarial"] / ROCKPOOL_PASSES))
         ratios["rockpool_jax_adversarial_vs_standard"] = ms["rockpool_jax_adversarial"] / ms["rockpool_jax_standard"]
+    if "adversarial_compiled" in ms:
+        ratios["adversarial_compiled_vs_standard_compiled"] = ms["adversarial_compiled"] / ms["standard_compiled"]
+        ratios["adversarial_compiled_vs_eager"] = ms["adversarial_compiled"] / ms["adversarial"]
+        if "rockpool_jax_adversarial" in ms:
+            ratios["adversarial_compiled_vs_rockpool_jax"] = ms["adversarial_compiled"] / ms["rockpool_jax_adversarial"]
+            ratios["adversarial_compiled_vs_rockpool_jax_per_pass"] = (
+                (ms["adversarial_compiled"] / OUR_PASSES) / (ms["rockpool_jax_adversarial"] / ROCKPOOL_PASSES))
 
     print(f"\n16 -> {N_HID} LIF -> {N_OUT} LIF, T={T}, batch {BATCH}, {args.threads} threads, "
           f"median of {args.repeats} training steps")

@@ -1,7 +1,7 @@
 """The spiking core: CuBa-LIF layers, readouts, the classifier network and parameter families."""
 
 from .lif import LIFLayer, LIFState, decay
-from .network import READOUTS, NetworkConfig, SNNClassifier, compile_model, set_trainable
+from .network import READOUTS, NetworkConfig, SNNClassifier, compile_for_training, compile_model, set_trainable
 from .parameters import (
     FAMILIES,
     Parameter,
@@ -19,7 +19,8 @@ from .surrogates import SURROGATES, Surrogate
 
 __all__ = [
     "FAMILIES", "READOUTS", "SURROGATES", "LIFLayer", "LIFState", "LeakyReadout", "NetworkConfig",
-    "Parameter", "SNNClassifier", "check_declared", "declared", "describe_parameters", "compile_model",
+    "Parameter", "SNNClassifier", "check_declared", "declared", "describe_parameters", "compile_for_training",
+    "compile_model",
     "SpikeMeanReadout", "Surrogate", "decay", "functional_forward",
     "parameter_families", "physical_parameters", "set_trainable", "stored_parameters", "trainable_mask",
 ]

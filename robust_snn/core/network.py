@@ -7,7 +7,7 @@ architecture's whole description: it is what model files store, so a file rebuil
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -144,7 +144,7 @@ def set_trainable(model: nn.Module, families: tuple[str, ...] | list[str]) -> No
         param.requires_grad_(fam[physical_name(model, name)] in families)
 
 
-__all__ = ["NetworkConfig", "SNNClassifier", "READOUTS", "set_trainable"]
+__all__ = ["NetworkConfig", "SNNClassifier", "READOUTS", "compile_for_training", "compile_model", "set_trainable"]
 
 
 def compile_model(model: nn.Module, *, unroll: bool = True, **kwargs: Any) -> Any:
@@ -170,3 +170,46 @@ def compile_model(model: nn.Module, *, unroll: bool = True, **kwargs: Any) -> An
             module.use_scan = not unroll
     options = {"dynamic": False, **kwargs}
     return torch.compile(model, **options)
+
+
+def compile_for_training(model: nn.Module, **kwargs: Any) -> Callable[[], None]:
+    """Compile ``model``'s forward *in place* for gradient steps; returns a function that undoes it.
+
+    Why in place and not :func:`compile_model`: training methods and attacks evaluate the model at other
+    parameter values with ``torch.func.functional_call`` (:func:`~robust_snn.core.parameters.functional_forward`),
+    which needs the model's own parameter names (a ``torch.compile`` wrapper prefixes them). Here the instance's
+    ``forward`` is replaced, so ``model(x)`` and ``functional_call(model, params, x)`` both run the compiled
+    graph, and the state dict, names and hooks stay as they are.
+
+    Only passes with autograd enabled take the compiled path (the LIF loops unrolled, as ``compile_model``'s
+    default; forward and backward fused by Inductor); ``torch.no_grad`` passes (validation, evaluation) keep the
+    eager fused scan, which needs no compilation. Each new input shape or parameter type (an ``nn.Parameter``
+    or a plain tensor, as in an attack) compiles once more; ``dynamic`` is left to ``torch.compile``, so a
+    second batch size compiles a shape-generic graph instead of one graph per size. ``kwargs`` go to
+    ``torch.compile``. Measured in ``benchmarks/bench_adversarial.py`` (adversarial step) and
+    ``benchmarks/bench_core.py``.
+    """
+    if "forward" in vars(model):
+        raise ValueError("the model's forward is already replaced (compiled twice?)")
+    layers = [m for m in model.modules() if isinstance(m, LIFLayer)]
+    eager = model.forward
+    compiled = torch.compile(eager, **kwargs)
+
+    def forward(*args: Any, **kw: Any) -> Any:
+        if not torch.is_grad_enabled():
+            return eager(*args, **kw)
+        before = [layer.use_scan for layer in layers]
+        for layer in layers:
+            layer.use_scan = False
+        try:
+            return compiled(*args, **kw)
+        finally:
+            for layer, value in zip(layers, before):
+                layer.use_scan = value
+
+    model.forward = forward  # type: ignore[method-assign]
+
+    def undo() -> None:
+        del model.forward
+
+    return undo
