@@ -93,3 +93,27 @@ def test_fit_with_compile_trains_as_eager_fit_does():
     assert compiled.history[0]["train_loss"] != compiled.history[1]["train_loss"]  # it did train
     for key, value in eager.model.state_dict().items():
         torch.testing.assert_close(compiled.model.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_train_compile_flag_reaches_fit(tmp_path, monkeypatch):
+    import robust_snn.training as training
+    from robust_snn.cli import main
+
+    seen, real_fit = [], training.fit
+
+    def recording_fit(*args, compile=False, **kw):
+        seen.append(compile)
+        return real_fit(*args, **kw)  # eagerly: what is tested here is the plumbing, not the compiler
+
+    monkeypatch.setattr(training, "fit", recording_fit)
+    config = tmp_path / "c.toml"
+    config.write_text("[network]\nhidden = [8]\n\n[train]\nbatch_size = 256\n")
+    for flags in ((), ("--compile",)):
+        out = tmp_path / f"m{len(flags)}.rsnn"
+        code = main(["train", "--data", "synth-kws", "--epochs", "1", "--out", str(out), "--config", str(config),
+                     "--quiet", *flags])
+        assert code == 0 and out.exists()
+    # the saved configuration keeps the choice: a rerun from it compiles again
+    rerun = tmp_path / "rerun.rsnn"
+    assert main(["train", "--config", str(tmp_path / "m1.rsnn.config.toml"), "--out", str(rerun), "--quiet"]) == 0
+    assert seen == [False, True, True]
