@@ -1,18 +1,19 @@
 """``robust-snn demo``: the main job on the embedded corpus, end to end.
 
-Trains a standard and a robust network (noise training; ``adversarial-warm`` in the quick run; same architecture,
-same budget, same seed) on ``synth-kws``, scores both on several device profiles with per-chip ensembles, prints the
-score cards, writes a report folder (Markdown, JSON, plots) and exports the robust network (deployment bundle for
-DYNAP-SE2 + NIR).
+Trains a standard and a robust network (noise training, sigma 0.2, in the full and the quick run alike; same
+architecture, same budget, same seed) on ``synth-kws``, scores both on several device profiles with per-chip
+ensembles, prints the score cards, writes a report folder (Markdown, JSON, plots) and exports the robust network
+(deployment bundle for DYNAP-SE2 + NIR).
 ``quick`` shrinks every budget so the whole run takes well under two minutes (used by the smoke test).
 
 Time estimate: after the standard network trains, the demo prints the time it expects in all: the standard
 network's measured training time ``t`` scaled by the plan's measured ratios, ``t (1 + robust_cost +
 scoring_cost)`` plus the data loading already done. The ratios were measured on the 2-core development machine
-(2026-11-30, one thread, load average 6.5-10 from other jobs): full plan 0.66 (robust / standard training: 37 s /
-56 s) and 6.1 (scoring on six profiles, 400 chips on gaussian-10, reports, export / standard training; 448 s in
-all); quick plan 2.0-2.9 and 13.6-19 over two runs (its standard training takes only ~5 s, so its estimate is the
-rougher one).
+(2026-11-30, one thread, shared with other jobs): full plan 0.83 (robust / standard training: 19 s / 23 s) and 12.1
+(scoring on six profiles, 400 chips on gaussian-10, reports, export: 278 s / standard training), 325 s in all at
+load average 5.4 (the run of commit cdb8110 gave 0.66 and 6.1: 37 s / 56 s, 448 s at load 6.5); quick plan 0.51
+and 11.2 (noise training, one run at load average 5.2, 102 s in all; 2.0-2.9 and 13.6-19 when it trained
+``adversarial-warm``); its standard training takes only ~5-8 s, so its estimate is the rougher one.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ BUNDLE_DEVICE = "dynapse2"  # the robust network is bundled for it, so both netw
 # digital: every chip is the programmed network (quantisation only), so any network that fits it is `ready` there.
 FULL = DemoPlan(epochs=12, hidden=None, chips=100,
                 profiles=("gaussian-10", "gaussian-20", "dynapse2", "rram", "pcm", "xylo-audio2"),
-                robust_method="noise", train_subset=None, robust_cost=0.66, scoring_cost=6.1,
+                robust_method="noise", train_subset=None, robust_cost=0.83, scoring_cost=12.1,
                 robust_hyperparameters={"sigma": 0.2}, more_chips={"gaussian-10": 400})
+# The quick run shrinks budgets only: same robust method and settings as FULL, so what it smoke-tests
+# is what the full run ships.
 QUICK = DemoPlan(epochs=4, hidden=32, chips=16, profiles=("gaussian-20", "dynapse2", "rram"),
-                 robust_method="adversarial-warm", train_subset=2048, robust_cost=2.5, scoring_cost=15.0)
+                 robust_method=FULL.robust_method, train_subset=2048, robust_cost=0.5, scoring_cost=11.0,
+                 robust_hyperparameters=FULL.robust_hyperparameters)
 
 
 def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True,

@@ -26,6 +26,13 @@ def test_quick_demo_trains_scores_reports_and_exports(tmp_path):
     from robust_snn.export.nir import from_nir
 
     assert from_nir(tmp_path / "demo" / "robust.nir").config.hidden == bundle.config.hidden
+    # The quick run shrinks budgets only: its robust model is trained with the full demo's method and settings.
+    from robust_snn.demo import FULL
+    from robust_snn.io.model_file import read_model
+    from robust_snn.training import make_method
+
+    shipped = json.loads(json.dumps(make_method(FULL.robust_method, FULL.robust_hyperparameters).describe()))
+    assert read_model(tmp_path / "demo" / "robust.rsnn")[1]["method"] == shipped
 
 
 def test_the_demo_gives_the_same_bytes_twice(tmp_path):
