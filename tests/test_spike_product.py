@@ -89,3 +89,17 @@ def test_the_dense_fallback_computes_the_same_product_and_serves_large_tables(mo
     assert isinstance(spike_product(weight), SpikeProduct)  # 3 x 16 x 16 x 7 floats: small
     monkeypatch.setattr(spike_product_module, "MAX_TABLE_BYTES", 3 * 4 * 16 * 7 * 4 - 1)
     assert isinstance(spike_product(weight), DenseProduct)
+
+
+@pytest.mark.parametrize("kind", [SpikeProduct, DenseProduct])
+def test_a_bound_product_adds_what_its_spike_buffer_holds_when_called(kind):
+    # bind() fixes the buffers of a hot loop; each call reads the spikes written since and adds S W to `out`.
+    spikes, weight = spikes_and_weights(chips=3, n_in=10, n_out=4, lead=(6,))
+    buffer, out = torch.zeros_like(spikes), torch.ones(3, 6, 4)
+    add = kind(weight).bind(buffer, out)
+    buffer.copy_(spikes)
+    add()
+    torch.testing.assert_close(out.double(), 1 + reference(spikes, weight, 10), rtol=1e-6, atol=1e-5)
+    buffer.zero_()
+    add()  # no spike: nothing more added
+    torch.testing.assert_close(out.double(), 1 + reference(spikes, weight, 10), rtol=1e-6, atol=1e-5)

@@ -17,18 +17,26 @@
   working set (one block of drive and spikes per layer, ``(time_block, chips, batch, n)``, plus the states)
   stays in cache, and memory is about ``chips * batch * n * (2 * time_block + 4)`` floats per layer whatever
   the number of steps (a leaky readout adds its membrane trace, ``chips * batch * time * classes``);
-- every step is :func:`~robust_snn.core.lif_step.lif_step` writing into preallocated buffers (``out=``):
-  no per-step allocation, no ``vmap`` dispatch, and only spikes are kept;
+- every step is :func:`~robust_snn.core.lif_step.lif_step` writing into preallocated buffers (``out=``), with
+  its views, :class:`~robust_snn.core.lif_step.StepBuffers` and bound look-up made once per call
+  (:meth:`_Layer.plan`): no per-step allocation, slicing or ``vmap`` dispatch, and only spikes are kept;
 - a spike-mean readout accumulates spike counts (exact: sums of 0/1 values); a leaky readout runs its
-  integrator on the same blocks.
+  integrator on the same blocks;
+- a large call runs in groups of chips of about :data:`GROUP_ROWS` chip-samples (the states stay in cache),
+  and on ``threads`` > 1 the groups run side by side in threads of one intra-op thread each
+  (:func:`_in_threads`): no operation of a step is a parallel region, so no barrier waits for a thread
+  another process has descheduled.
 
 Where the time goes (``benchmarks/bench_ensemble.py``'s network, 16 chips x 256 samples, one thread, each op
 timed alone, 10th percentile on the shared 2-core machine): per step, input projection 0.09 ms, recurrent
 look-up 0.13 ms (codes 0.04, look-up 0.09; the dense batched product it replaces: 0.33 ms), six elementwise
 passes of about 0.02 ms each (drive, recurrent add, ``U``, ``V``, threshold, reset; plus the spike count),
 and about 0.035 ms of Python and dispatch. The input projection runs at about 90 GFLOP/s and the passes at
-memory speed, so what is left is near what eager PyTorch can do with one core: fusing the passes would need
-a compiler.
+memory speed, so what is left is near what eager PyTorch can do with one core. Fusing the passes was tried
+with ``torch.compile`` (one compiled step: drive, codes, 16 row gathers, the LIF update, the count; Inductor,
+CPU): 0.53 ms per step plus the 0.17 ms input product against 0.9-1.0 ms eager, measured side by side at load
+average 4.4, after 8-11 s of compilation per shape; not kept (about 1.3x on the pass, paid back only after
+some fifty ensembles of this size, and Inductor's gather kernel checks bounds row by row).
 
 Same numbers: the elementwise updates are the same ops on the same values as every other path; the products
 add the same terms in another order (BLAS kernels for other shapes, the look-up's partial sums), so a membrane
@@ -58,6 +66,16 @@ from .spike_product import padded_width, spike_product
 #: size aims at: small enough for the per-core caches, large enough for an efficient input projection
 #: (measured on a 2-core CPU: 0.5-2 MB alike, 4 MB and up slower).
 BLOCK_BYTES = 1 << 20
+
+#: Chips x samples that one pass of the chip-batched network holds: a larger call is run in groups of chips of
+#: about this size. Measured (``benchmarks/bench_ensemble.py``'s network, one thread, CPU time per 1,000
+#: chip-samples of 100 steps): 10.6-11.4 ms from 2,048 to 8,192 rows, 19.6 at 16,384 (the states leave the
+#: cache), 14-16 at 1,024 and below (Python's share of each step grows).
+GROUP_ROWS = 4096
+
+#: Fewest chip-samples a group must hold to run in a thread of its own (:func:`_in_threads`): below it the
+#: operations of a step are too short for two threads to overlap them.
+MIN_THREAD_ROWS = 2048
 
 
 def chip_batch_support(model: nn.Module) -> str | None:
@@ -120,24 +138,43 @@ class _Layer:
         u, v, _, a = initial_state(self.bias, (chips, batch), layer.adaptive)
         self.state = LIFStepState(u.clone(), v, None, a)  # updated in place (U cloned from the bias view)
         self.theta = bias.new_empty(chips, batch, n) if layer.adaptive else None
-        self.last: torch.Tensor | None = None  # spikes of the previous step, padded: (chips, batch, width)
 
-    def scan(self, drive: torch.Tensor, spikes: torch.Tensor) -> None:
-        """Run one block: ``drive`` ``(steps, chips, batch, n)`` (overwritten), spikes into ``spikes``
-        ``(steps, chips, batch, width)`` (columns past ``n`` stay zero).
+    def plan(self, drives: torch.Tensor, spike_buffers: list[torch.Tensor]) -> None:
+        """Bind the hot loop to its buffers once: ``drives`` ``(time_block, chips, batch, n)`` and two spike
+        buffers ``(time_block, chips, batch, width)`` used in turn by alternate blocks.
 
-        Each step: the drive takes the recurrent current ``S_{t-1} W_r`` (a look-up), then
-        :func:`~robust_snn.core.lif_step.lif_step` updates ``U``, ``V`` (and ``A``) in their own tensors and
-        writes the spikes into the block buffer.
+        For each buffer and step: the drive slice, the :class:`StepBuffers` that :func:`lif_step` writes
+        into, and the recurrent product bound to the previous step's spikes (the last step of the other
+        buffer at a block's first step), so that a step costs no view, tuple or look-up set-up.
         """
-        step, params, state, recurrent, n = lif_step, self.params, self.state, self.recurrent, self.n
-        u, v, a, theta, last = state.u, state.v, state.a, self.theta, self.last
-        for d, s_t in zip(drive.unbind(0), spikes.unbind(0)):
-            if recurrent is not None and last is not None:  # S_0 = 0: nothing to add at the first step
-                d += recurrent(last)
-            state = step(d, state, params, None, StepBuffers(d, u, v, theta, s_t[..., :n], a))
-            last = s_t
-        self.state, self.last = state, last  # the caller alternates two block buffers: `last` stays valid
+        state, theta, n, steps = self.state, self.theta, self.n, drives.shape[0]
+        self.plans = []
+        for k, spikes in enumerate(spike_buffers):
+            other = spike_buffers[1 - k]
+            plan = []
+            for t in range(steps):
+                d, s_t = drives[t], spikes[t]
+                previous = spikes[t - 1] if t > 0 else other[steps - 1]
+                add_recurrent = self.recurrent.bind(previous, d) if self.recurrent is not None else None
+                plan.append((d, add_recurrent, StepBuffers(d, state.u, state.v, theta, s_t[..., :n], state.a)))
+            self.plans.append(plan)
+
+    def scan(self, n_steps: int, parity: int, first_block: bool) -> None:
+        """Run one block of ``n_steps`` on the buffers of :meth:`plan` (``parity``: which spike buffer);
+        the drive (:func:`lif_drive`) is already in the drive buffer and is overwritten.
+
+        Each step: the drive takes the recurrent current ``S_{t-1} W_r`` (a look-up; ``S_0 = 0``: nothing at
+        the very first step), then :func:`~robust_snn.core.lif_step.lif_step` updates ``U``, ``V`` (and
+        ``A``) in place and writes the spikes into the block buffer.
+        """
+        step, params, state = lif_step, self.params, self.state
+        plan = self.plans[parity]
+        for t in range(n_steps):
+            d, add_recurrent, buffers = plan[t]
+            if add_recurrent is not None and not (first_block and t == 0):
+                add_recurrent()
+            state = step(d, state, params, None, buffers)
+        self.state = state
 
 
 class _LeakyReadout:
@@ -178,6 +215,7 @@ def chip_batched_forward(
     x: torch.Tensor,
     *,
     time_block: int | None = None,
+    threads: int | None = None,
 ) -> torch.Tensor:
     """Logits ``(chips, batch, classes)`` of ``model`` run with each chip's physical parameters.
 
@@ -185,7 +223,9 @@ def chip_batched_forward(
     :meth:`~robust_snn.devices.model.MismatchModel.sample` returns); ``x``: ``(batch, time, n_in)``, the same
     input for every chip. ``time_block``: steps per block (default: about :data:`BLOCK_BYTES` of drive per
     block). Equal to ``torch.func.vmap(lambda p: functional_forward(model, p, x))(params)`` up to the rounding
-    of the products (module docstring).
+    of the products (module docstring). ``threads``: CPU threads to run groups of chips in (default: torch's
+    intra-op thread count), each group on one intra-op thread (:func:`_in_threads`); used only where each
+    group holds at least :data:`MIN_THREAD_ROWS` chip-samples.
     """
     reason = chip_batch_support(model)
     if reason is not None:
@@ -193,6 +233,52 @@ def chip_batched_forward(
     if x.dim() != 3 or x.shape[-1] != model.config.n_in:
         raise ValueError(f"expected input of shape (batch, time, {model.config.n_in}), got {tuple(x.shape)}")
     stored = stored_parameters(model, dict(params))
+    chips = next(iter(stored.values())).shape[0]
+    batch = x.shape[0]
+    threads = (torch.get_num_threads() if threads is None else threads) if x.device.type == "cpu" else 1
+    rows = chips * batch
+    # Groups of chips of about GROUP_ROWS chip-samples, and at least one per thread where each would still get
+    # MIN_THREAD_ROWS; more than one worker only where every group is that large.
+    n_groups = min(chips, max(-(-rows // GROUP_ROWS), min(threads, rows // MIN_THREAD_ROWS)))
+    bounds = [chips * g // n_groups for g in range(n_groups + 1)]
+    groups = [{k: v[lo:hi] for k, v in stored.items()} for lo, hi in zip(bounds, bounds[1:])]
+    workers = min(threads, n_groups) if rows // n_groups >= MIN_THREAD_ROWS else 1
+    if workers > 1:
+        return _in_threads(model, groups, x, time_block, workers)
+    return torch.cat([_forward(model, group, x, time_block) for group in groups])
+
+
+def _in_threads(model: SNNClassifier, groups: list[dict[str, torch.Tensor]], x: torch.Tensor,
+                time_block: int | None, workers: int) -> torch.Tensor:
+    """Groups of chips run by :func:`_forward` in ``workers`` threads, each on one intra-op thread.
+
+    Why threads and not torch's intra-op parallelism: a step is about ten tensor operations, each of which
+    would be a parallel region ending at a barrier for every thread; under contention (another process on a
+    core) each barrier waits for a descheduled thread (see :mod:`robust_snn.runtime.threads`). Groups of chips
+    share nothing until their logits are joined, and torch releases the GIL inside each operation, so the
+    threads run side by side with no barrier at all (Python's own share of a step, a few microseconds per
+    operation, is serialised by the GIL: hence :data:`MIN_THREAD_ROWS`).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = torch.get_num_threads()
+
+    def run(group: dict[str, torch.Tensor]) -> torch.Tensor:
+        torch.set_num_threads(1)  # OpenMP's setting is per thread: no parallel region inside a group
+        with torch.no_grad():
+            return _forward(model, group, x, time_block)
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(run, groups))
+    finally:
+        torch.set_num_threads(before)
+    return torch.cat(parts)
+
+
+def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Tensor, time_block: int | None
+             ) -> torch.Tensor:
+    """:func:`chip_batched_forward` on the calling thread; ``stored``: the stored parameters with a chip axis."""
     chips = next(iter(stored.values())).shape[0]
     batch, steps, n_in = x.shape
     layers = [_Layer(layer, _split(stored, f"layers.{i}."), batch, from_spikes=i > 0)
@@ -208,26 +294,30 @@ def chip_batched_forward(
     # Two spike buffers per layer, used in turn, so the last step of a block is still there for the next
     # block's recurrent current without a copy.
     spike_buffers = [[x.new_zeros(time_block, chips, batch, layer.width) for _ in range(2)] for layer in layers]
-    counts = x.new_zeros(chips, batch, layers[-1].n) if leaky is None else None
+    for layer, drive, pair in zip(layers, drives, spike_buffers):
+        layer.plan(drive, pair)
+    counts = x.new_zeros(chips, batch, layers[-1].width) if leaky is None else None
     x_time = x.transpose(0, 1).contiguous()  # (time, batch, n_in)
     for t0 in range(0, steps, time_block):
         n_steps = min(time_block, steps - t0)
-        spikes = [pair[(t0 // time_block) % 2] for pair in spike_buffers]
+        parity = (t0 // time_block) % 2
+        spikes = [pair[parity] for pair in spike_buffers]
         for i, stage in enumerate(stages):
             previous = x_time[t0:t0 + n_steps] if i == 0 else spikes[i - 1][:n_steps]
-            drive = lif_drive(stage.input(previous), stage.bias, stage.beta, out=drives[i][:n_steps])
+            lif_drive(stage.input(previous), stage.bias, stage.beta, out=drives[i][:n_steps])
             if isinstance(stage, _Layer):
-                stage.scan(drive, spikes[i][:n_steps])
+                stage.scan(n_steps, parity, first_block=t0 == 0)
             else:
-                stage.scan(drive, t0)
-        if counts is not None:
-            for s_t in spikes[-1][:n_steps, ..., :layers[-1].n].unbind(0):
-                counts += s_t  # exact: sums of 0/1 values
+                stage.scan(drives[i][:n_steps], t0)
+        if counts is not None:  # exact: sums of 0/1 values; the padding columns add zeros
+            for s_t in spikes[-1][:n_steps]:
+                counts += s_t
     if leaky is not None:
         return leaky.logits()
     readout = readout_p
-    mean = counts / steps  # = spikes.mean(time): the sum of 0/1 values is exact, mean divides it by the count
+    # = spikes.mean(time): the sum of 0/1 values is exact, mean divides it by the count
+    mean = counts[..., :layers[-1].n] / steps
     return torch.bmm(mean, readout["weight"].transpose(1, 2)) + readout["bias"][:, None]
 
 
-__all__ = ["BLOCK_BYTES", "chip_batch_support", "chip_batched_forward"]
+__all__ = ["BLOCK_BYTES", "GROUP_ROWS", "MIN_THREAD_ROWS", "chip_batch_support", "chip_batched_forward"]

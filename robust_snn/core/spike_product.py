@@ -32,6 +32,8 @@ at zero), weights ``(chips, n_in, n_out)`` (``S W``: row = presynaptic neuron), 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 #: Presynaptic neurons per look-up group: 16 table rows per group.
@@ -72,6 +74,7 @@ class SpikeProduct:
         self.offsets = (torch.arange(chips, device=weight.device)[:, None] * (groups * combos)
                         + torch.arange(groups, device=weight.device) * combos).to(weight.dtype)
         self._codes: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._starts: dict[int, torch.Tensor] = {}
 
     def _buffers(self, shape: tuple[int, ...], like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         buffers = self._codes.get(shape)
@@ -99,8 +102,49 @@ class SpikeProduct:
         for j in range(1, GROUP_BITS):
             code_f.add_(spikes[..., j * g:(j + 1) * g], alpha=1 << j)
         code_i.copy_(code_f)
-        out = torch.nn.functional.embedding_bag(code_i.view(-1, g), self.table, mode="sum")
-        return out.view(*spikes.shape[:-1], self.n_out)
+        return _bag_sum(self.table, code_i, self._bag_offsets(code_i)).view(*spikes.shape[:-1], self.n_out)
+
+    def _bag_offsets(self, code_i: torch.Tensor) -> torch.Tensor:
+        """Start of each bag (``G`` codes per sample) in the flattened codes: ``0, G, 2G, ...``."""
+        n = code_i.numel()
+        offsets = self._starts.get(n)
+        if offsets is None:
+            offsets = self._starts[n] = torch.arange(0, n, self.groups, dtype=torch.int32, device=code_i.device)
+        return offsets
+
+    def bind(self, spikes: torch.Tensor, out: torch.Tensor) -> Callable[[], None]:
+        """A call without arguments that adds ``S W`` to ``out`` for what ``spikes`` holds when it is called.
+
+        ``spikes`` ``(chips, *samples, 4 G)`` (chip axis first), ``out`` ``(chips, *samples, n_out)``: fixed
+        buffers of a hot loop. The views, code buffers and bag offsets are made here, once, so each call is
+        six tensor operations (the codes: four adds and a conversion; the look-up) and an in-place add.
+        """
+        g = self.groups
+        if spikes.shape[-1] != g * GROUP_BITS or spikes.shape[0] != self.chips:
+            raise ValueError(f"expected spikes with {self.chips} chips on dim 0 and {g * GROUP_BITS} columns, "
+                             f"got {tuple(spikes.shape)}")
+        code_f, code_i = self._buffers((*spikes.shape[:-1], g), spikes)
+        offsets = self.offsets.view(self.chips, *(1 for _ in spikes.shape[1:-1]), g)
+        parts = [spikes[..., j * g:(j + 1) * g] for j in range(GROUP_BITS)]
+        first, rest = parts[0], [(part, float(1 << j)) for j, part in enumerate(parts) if j > 0]
+        flat, starts, table = code_i.view(-1), self._bag_offsets(code_i), self.table
+        out_flat = out.view(-1, self.n_out)
+        add = torch.add
+
+        def add_product() -> None:
+            add(offsets, first, out=code_f)  # exact: small integers in float32
+            for part, weight in rest:
+                code_f.add_(part, alpha=weight)
+            code_i.copy_(code_f)
+            out_flat.add_(_bag_sum(table, flat, starts))
+
+        return add_product
+
+
+def _bag_sum(table: torch.Tensor, codes: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """``out[i] = sum of table rows codes[starts[i]:starts[i + 1]]``: ``embedding_bag(mode="sum")`` called
+    through the ATen op (``torch.nn.functional.embedding_bag``'s argument checks cost microseconds per call)."""
+    return torch.embedding_bag(table, codes.view(-1), starts, False, 0, False, None, False, None)[0]
 
 
 class DenseProduct:
@@ -114,6 +158,16 @@ class DenseProduct:
         s = spikes[..., :self.n_in].movedim(chip_dim, 0)
         out = torch.bmm(s.reshape(self.chips, -1, self.n_in), self.weight)
         return out.view(*s.shape[:-1], self.n_out).movedim(0, chip_dim)
+
+    def bind(self, spikes: torch.Tensor, out: torch.Tensor) -> Callable[[], None]:
+        """As :meth:`SpikeProduct.bind`: adds ``S W`` to ``out`` (one in-place batched product per call)."""
+        s = spikes[..., :self.n_in].view(self.chips, -1, self.n_in)  # a view: later writes to spikes show
+        o, weight = out.view(self.chips, -1, self.n_out), self.weight
+
+        def add_product() -> None:
+            o.baddbmm_(s, weight)
+
+        return add_product
 
 
 def spike_product(weight: torch.Tensor) -> SpikeProduct | DenseProduct:

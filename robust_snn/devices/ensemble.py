@@ -15,11 +15,18 @@ axis, giving logits ``(chunk, batch, classes)``:
   ``torch.func.vmap`` over the chip axis for data batches of up to :data:`VMAP_MAX_BATCH` samples, chip by chip
   on larger ones (where that measured faster).
 
-Memory is bounded by the chunk: chip-batched, activations take about ``chunk_size * batch_size * neurons *
-(2 * time_block + 4)`` floats (a time block holds about 1 MB of drive); under ``vmap``,
-``chunk_size * batch_size * time * neurons``. The data set is streamed batch by batch once per chunk. Results
-do not depend on ``chunk_size``, ``batch_size`` or ``vectorise`` (read noise, where a profile has it, is drawn
-per chip per batch index from ``(seed, chip, batch)``, so it does depend on ``batch_size``).
+Memory is bounded by the chunk: chip-batched, activations take about ``rows * neurons * (2 * time_block + 4)``
+floats for ``rows = max(chunk_size * batch_size, MERGED_ROWS)`` chip-samples (frozen chips, i.e. no read noise,
+take consecutive batches in passes of :data:`MERGED_ROWS`; with read noise ``rows = chunk_size * batch_size``;
+a time block holds about 1 MB of drive); under ``vmap``, ``chunk_size * batch_size * time * neurons``. The data
+set is streamed batch by batch once per chunk. Results do not depend on ``chunk_size``, ``batch_size``, the
+thread count or ``vectorise`` (read noise, where a profile has it, is drawn per chip per batch index from
+``(seed, chip, batch)``, so it does depend on ``batch_size``).
+
+Threads: on the chip-batched path the intra-op thread count (under the thread policy, the cores free at each
+chunk: :class:`~robust_snn.runtime.threads.LargeWork`) is the number of threads that groups of chips run in,
+each on one intra-op thread (see :func:`~robust_snn.core.chip_batch.chip_batched_forward`); the rest (chip
+fabrication, the nominal chip) runs on one intra-op thread; the caller's count is restored on return.
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
@@ -48,13 +55,13 @@ import statistics
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..core.chip_batch import chip_batch_support, chip_batched_forward
+from ..core.chip_batch import GROUP_ROWS, chip_batch_support, chip_batched_forward
 from ..core.parameters import functional_forward, parameter_families, physical_parameters
 from ..progress import print_line, progress_mode
 from ..core.evaluation import iterate_batches
@@ -142,10 +149,11 @@ def sample_chips(
     return _as_model(profile)[1].sample(params, families, n_chips, seed, dt=dt, first_chip=first_chip)
 
 
-def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: torch.Tensor, vectorise: bool
+def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: torch.Tensor, vectorise: bool,
+                  threads: Callable[[], int] | None = None
                   ) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
     """``(stacked params {name: (chips, ...)}, x) -> logits (chips, batch, classes)``: our classifier
-    chip-batched, any other module vmapped, or looped."""
+    chip-batched (in ``threads()`` threads), any other module vmapped, or looped."""
 
     def one(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_forward(model, p, x)
@@ -157,7 +165,7 @@ def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: to
     if not vectorise:
         return looped
     if chip_batch_support(model) is None:
-        return lambda p, x: chip_batched_forward(model, p, x)
+        return lambda p, x: chip_batched_forward(model, p, x, threads=threads() if threads else None)
     reason = _vmap_failure(model, params, probe_x)
     if reason is not None:
         warnings.warn(f"vmap cannot run this model ({reason}); evaluating chips one by one", stacklevel=4)
@@ -186,6 +194,26 @@ VMAP_ROWS = 1024
 #: slices against the loop 8.4 / 21.5 ms at 8 samples, 21.2 / 28.3 at 32, 36.5 / 39.9 at 64, 77.5 / 67.7 at
 #: 128, 152.5 / 115.1 at 256.
 VMAP_MAX_BATCH = 96
+
+
+#: Chip-samples per pass that :func:`count_correct` gathers consecutive data batches into when the chips are
+#: frozen (no read noise) and run chip-batched: small batches (``evaluate_ensemble``'s default 32, with chunks
+#: of 32 chips: 1,024 rows) leave each step's operations too short, so Python's share dominates, and too short
+#: for threads. Twice :data:`~robust_snn.core.chip_batch.GROUP_ROWS`: one group per core on two cores. The
+#: memory bound of a pass becomes ``max(chunk_size * batch_size, MERGED_ROWS)`` chip-samples.
+MERGED_ROWS = 2 * GROUP_ROWS
+
+
+def _gather(batches: Any, per_pass: int) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Consecutive data batches in lists of ``per_pass`` (the last may be shorter)."""
+    pieces: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for batch in batches:
+        pieces.append(batch)
+        if len(pieces) == per_pass:
+            yield pieces
+            pieces = []
+    if pieces:
+        yield pieces
 
 
 def _vmap_failure(model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor) -> str | None:
@@ -270,32 +298,45 @@ def count_correct(
     chunks = [range(s, min(s + chunk_size, chips.stop)) for s in range(chips.start, chips.stop, chunk_size)]
     was_training = model.training
     model.eval()
-    run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise)
+    batched = vectorise and chip_batch_support(model) is None
+    # The chip-batched path runs groups of chips in threads of its own (see chip_batched_forward); everything
+    # else here (fabrication, the nominal chip) is small per-step work that runs on one intra-op thread.
+    wide, before, chip_threads = LargeWork(large=batched), torch.get_num_threads(), [1]  # [threads this chunk]
+    run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise, threads=lambda: chip_threads[0])
     correct = torch.zeros(len(chips), dtype=torch.int64, device=device)
     nominal_correct = n_samples = 0
     bar = _progress(progress, len(chunks) * len(batches))
-    # Under the thread policy, the chip-batched path (large products) runs on the free cores, chunk by chunk.
-    wide = LargeWork(large=vectorise and chip_batch_support(model) is None)
+    # Under the thread policy, the chip-batched path runs on the cores free at each chunk (LargeWork).
     try:
         for c, chunk in enumerate(chunks):
-            wide.update()
+            torch.set_num_threads(before)
+            chip_threads[0] = wide.update()
+            if batched and device.type == "cpu":
+                torch.set_num_threads(1)
             states = [mismatch.fabricate(programmed, k, seed) for k in chunk]
             frozen = None if mismatch.has_read_stages else stack([s.materialise() for s in states])
             bar.set_description(f"chips {chunk.start}-{chunk.stop - 1}")
             lo, hi = chunk.start - chips.start, chunk.stop - chips.start
-            for b, (x, y) in enumerate(batches):
+            # Frozen chips on the chip-batched path: consecutive batches run as one pass of about MERGED_ROWS
+            # chip-samples (per-sample results do not depend on the batch; see MERGED_ROWS).
+            per_pass = max(1, MERGED_ROWS // (len(chunk) * batch_size)) if frozen is not None and batched else 1
+            for b, pieces in enumerate(_gather(batches, per_pass)):
+                x = pieces[0][0] if len(pieces) == 1 else torch.cat([x for x, _ in pieces])
+                y = pieces[0][1] if len(pieces) == 1 else torch.cat([y for _, y in pieces])
                 p = frozen if frozen is not None else stack(
                     [mismatch.read(s, k, seed, draw=b) for s, k in zip(states, chunk)])
                 correct[lo:hi] += (run(p, x).argmax(-1) == y).sum(-1)
                 if c == 0:
-                    if nominal:
-                        nominal_logits = functional_forward(model, nominal_params, x)
-                        nominal_correct += int((nominal_logits.argmax(-1) == y).sum())
-                    n_samples += len(y)
-                bar.update()
+                    for x_b, y_b in pieces:  # the nominal chip batch by batch, as without merging
+                        if nominal:
+                            nominal_logits = functional_forward(model, nominal_params, x_b)
+                            nominal_correct += int((nominal_logits.argmax(-1) == y_b).sum())
+                        n_samples += len(y_b)
+                bar.update(len(pieces))
     finally:
         bar.close()
         wide.close()
+        torch.set_num_threads(before)
         model.train(was_training)
     if progress_mode(progress) == "lines":
         print_line(f"chips {chips.start}-{chips.stop - 1} of {name}: {n_samples} "
