@@ -30,12 +30,12 @@ fabrication, the nominal chip) runs on one intra-op thread; the caller's count i
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
-chip; figures and conditions in benchmarks/README.md). 2026-11-30, on the 2-core machine at load average
-1.2-1.5: chip-batched at the score card's setting (chunks of 16, batch 256) 211 ms against the loop's 450 on one
-thread (2.1x), 137 against 296 on two (2.2x); at chunks of 32 and batch 32 1.6x and 1.3x. Before the look-up
-products, measured right after at the same load: 291 and 166 ms (1.5x, 2.0x). At load average 4-6 the ratios
-were 1.9x and 1.5x (two threads collapse under load for every contender). The work
-of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise
+chip; figures and conditions in benchmarks/README.md). 2026-11-30 evening, on the 2-core machine at load
+average 3.9-4.2 (shared): chip-batched at the score card's setting (chunks of 16, batch 256) 277-284 ms against
+the loop's 634-648 on one thread (2.2-2.3x); at ``evaluate_ensemble``'s defaults (chunks of 32, batch 32)
+313-329 ms. The code before issue 16's redesign, alternating with it: 466-529 and 484-502 ms. On two threads
+the loop's intra-op threads collapse under such load (2.6-3.6 s) while the chip groups do not (440-516 ms).
+The work of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise
 updates per neuron and step; the look-up replaces the recurrent products (29.6% of the neurons fire per step,
 but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and what is left per step
 (input projection near MKL's rate, about eight memory-bound elementwise passes, the look-up) is near what
