@@ -18,9 +18,12 @@ unmeasured step) so that noise from other load on the machine falls on all of th
 - ``compiled_scan_op_vs_rockpool``, ``compiled_scan_op_vs_eager``: ours under ``compile_model(unroll=False)``:
   the fused scan as the custom op ``robust_snn::lif_scan`` (no graph break; its loop runs as in eager mode)
 
-Compiled contenders print their compile time (first two steps) to stderr.
+Compiled contenders print their compile time (first two steps) to stderr. ``--inductor-options JSON`` passes
+the same Inductor options (``torch.compile(options=...)``, e.g. ``'{"cpp_wrapper": true}'``) to every compiled
+contender, ours and snntorch's alike.
 
-Usage: ``python benchmarks/bench_core.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]``
+Usage: ``python benchmarks/bench_core.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]
+[--inductor-options JSON]``
 """
 
 from __future__ import annotations
@@ -184,10 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile contender")
     parser.add_argument("--block", type=int, default=3, help="consecutive measured steps per contender turn")
+    parser.add_argument("--inductor-options", type=json.loads, default=None, metavar="JSON",
+                        help="Inductor options for every compiled contender (torch.compile(options=...))")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     warnings.filterwarnings("ignore")
+    options = {"options": args.inductor_options} if args.inductor_options else {}
 
     contenders: dict[str, Callable[[], None]] = {}
     ours = Ours()
@@ -198,17 +204,17 @@ def main(argv: list[str] | None = None) -> int:
         from robust_snn.core import compile_model
 
         compiled_model = Ours()
-        compiled = compile_model(compiled_model)
+        compiled = compile_model(compiled_model, **options)
         contenders["ours_compiled"] = make_step(compiled_model, compiled)
         scan_model = Ours()
-        contenders["ours_compiled_scan_op"] = make_step(scan_model, compile_model(scan_model, unroll=False))
+        contenders["ours_compiled_scan_op"] = make_step(scan_model, compile_model(scan_model, unroll=False, **options))
     rockpool = Rockpool()
     contenders["rockpool_LIFTorch"] = make_step(rockpool, rockpool)
     syn = SnnTorch(synaptic=True)
     contenders["snntorch_Synaptic"] = make_step(syn, syn)
     if not args.no_compile:
         syn_c = SnnTorch(synaptic=True)
-        contenders["snntorch_Synaptic_compiled"] = make_step(syn_c, torch.compile(syn_c, dynamic=False))
+        contenders["snntorch_Synaptic_compiled"] = make_step(syn_c, torch.compile(syn_c, dynamic=False, **options))
     leaky = SnnTorch(synaptic=False)
     contenders["snntorch_Leaky"] = make_step(leaky, leaky)
 
