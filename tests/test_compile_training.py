@@ -19,6 +19,8 @@ from robust_snn.training import TrainConfig, fit, make_method
 METHODS = {
     "standard": ("standard", {}),
     "adversarial": ("adversarial", {"eps": 0.1, "steps": 3, "beta": 0.5}),
+    "dropout": ("dropout", {}),  # forward hooks, added per batch: the compiled graph must not skip them
+    "device-noise": ("noise", {"device": "gaussian-10"}),
 }
 
 

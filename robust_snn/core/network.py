@@ -183,7 +183,9 @@ def compile_for_training(model: nn.Module, **kwargs: Any) -> Callable[[], None]:
 
     Only passes with autograd enabled take the compiled path (the LIF loops unrolled, as ``compile_model``'s
     default; forward and backward fused by Inductor); ``torch.no_grad`` passes (validation, evaluation) keep the
-    eager fused scan, which needs no compilation. Each new input shape or parameter type (an ``nn.Parameter``
+    eager fused scan, which needs no compilation. So do passes while a submodule has a forward hook (the
+    ``dropout`` method's masks): Dynamo does not guard on hooks, so a compiled graph would silently skip a hook
+    added after it was compiled. Each new input shape or parameter type (an ``nn.Parameter``
     or a plain tensor, as in an attack) compiles once more; ``dynamic`` is left to ``torch.compile``, so a
     second batch size compiles a shape-generic graph instead of one graph per size. ``kwargs`` go to
     ``torch.compile``. Measured in ``benchmarks/bench_adversarial.py`` (adversarial step) and
@@ -192,11 +194,12 @@ def compile_for_training(model: nn.Module, **kwargs: Any) -> Callable[[], None]:
     if "forward" in vars(model):
         raise ValueError("the model's forward is already replaced (compiled twice?)")
     layers = [m for m in model.modules() if isinstance(m, LIFLayer)]
+    submodules = list(model.modules())[1:]
     eager = model.forward
     compiled = torch.compile(eager, **kwargs)
 
     def forward(*args: Any, **kw: Any) -> Any:
-        if not torch.is_grad_enabled():
+        if not torch.is_grad_enabled() or any(m._forward_hooks or m._forward_pre_hooks for m in submodules):
             return eager(*args, **kw)
         before = [layer.use_scan for layer in layers]
         for layer in layers:
