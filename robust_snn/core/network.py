@@ -163,7 +163,8 @@ def compile_model(model: nn.Module, *, unroll: bool = True, **kwargs: Any) -> An
     Measured (``benchmarks/bench_core.py``, T = 100; see benchmarks/README.md): unrolled steps about 2-3x
     faster than the scan op, compilation about 15x slower. Compilation costs once per input shape, so it pays
     for long training runs, not for a quick evaluation. Needs a C++ compiler (Inductor's CPU backend).
-    Returns the compiled callable, which shares the parameters with ``model``.
+    Returns the compiled callable, which shares the parameters with ``model`` (under other parameter names: to
+    train with the package's methods and attacks, use :func:`compile_for_training` or ``fit(compile=True)``).
     """
     for module in model.modules():
         if isinstance(module, LIFLayer):
