@@ -346,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append one JSON object per epoch to FILE (JSON Lines; pandas.read_json(FILE, lines=True))")
     p.add_argument("--compile", action="store_true",
                    help="run the training passes (loss and attack gradients) through torch.compile: about 2x faster "
-                        "steps after a minute or more of compilation per batch shape, so for long runs; results "
-                        "agree with eager training within float tolerance (needs a C++ compiler)")
+                        "steps after a minute or more of compilation per batch shape, so for long runs (needs a C++ "
+                        "compiler); each step agrees with eager training up to float rounding, but over a run "
+                        "rounding flips spikes, so the trained model is not the eager run's twin")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("attack", help="worst-case accuracy under an adversarial parameter attack",
