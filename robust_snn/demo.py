@@ -11,9 +11,10 @@ network's measured training time ``t`` scaled by the plan's measured ratios, ``t
 scoring_cost)`` plus the data loading already done. The ratios were measured on the 2-core development machine
 (2026-11-30, one thread, shared with other jobs): full plan 0.83 (robust / standard training: 19 s / 23 s) and 12.1
 (scoring on six profiles, 400 chips on gaussian-10, reports, export: 278 s / standard training), 325 s in all at
-load average 5.4 (the run of commit cdb8110 gave 0.66 and 6.1: 37 s / 56 s, 448 s at load 6.5); quick plan 0.51
-and 11.2 (noise training, one run at load average 5.2, 102 s in all; 2.0-2.9 and 13.6-19 when it trained
-``adversarial-warm``); its standard training takes only ~5-8 s, so its estimate is the rougher one.
+load average 5.4 (the run of commit cdb8110 gave 0.66 and 6.1: 37 s / 56 s, 448 s at load 6.5; at 2a0c81e, load 2.3,
+0.86 and 8.9: 6 s / 7 s, 62 s, 76 s in all, estimated 95 s); quick plan 0.51 and 11.2 (noise training, one run
+at load average 5.2, 102 s in all; 31 s at load 2.4 at 2a0c81e; 2.0-2.9 and 13.6-19 when it trained
+``adversarial-warm``); its standard training takes only ~2-8 s, so its estimate is the rougher one.
 """
 
 from __future__ import annotations
