@@ -1,12 +1,15 @@
 """The README's result tables, rendered from committed result files, so that a table cannot drift from its data.
 
-Two tables, each between marker comments in ``README.md``:
+The tables, each between marker comments in ``README.md``:
 
 - ``demo``: the score cards of ``robust-snn demo`` (``benchmarks/results_demo/scorecards.json``, written with
   its run facts ``run.json`` by ``benchmarks/demo_results.py``);
 - ``robustness``: the paper-protocol comparison of every training method on synth-kws
   (``benchmarks/results_robustness/robustness.json``, written by ``benchmarks/robustness.py``);
 - ``robustness-fsdd``: the same protocol on real speech, FSDD (``benchmarks/results_robustness_fsdd/``).
+- ``robustness-paper-scale``: the paper's network (40 MFCC, 256 recurrent adaptive LIF) on FSDD and synth-kws
+  (``benchmarks/results_robustness_fsdd_paper/``, ``benchmarks/results_robustness_paper/``): accuracy at zeta 0.5
+  and under the attack at eps 0.1, also as a fraction of each seed's own clean accuracy (the paper's measure).
 
 Usage::
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +35,10 @@ README = ROOT / "README.md"
 DEMO = ROOT / "benchmarks" / "results_demo"
 ROBUSTNESS = ROOT / "benchmarks" / "results_robustness" / "robustness.json"
 ROBUSTNESS_FSDD = ROOT / "benchmarks" / "results_robustness_fsdd" / "robustness.json"
+# the paper-scale runs, in the README's order (data set label, result file)
+ROBUSTNESS_PAPER_SCALE = (("FSDD", ROOT / "benchmarks" / "results_robustness_fsdd_paper" / "robustness.json"),
+                          ("synth-kws", ROOT / "benchmarks" / "results_robustness_paper" / "robustness.json"))
+KEPT_ZETA, KEPT_EPS = 0.5, 0.1
 
 # README labels of the methods (the paper's names for their hyperparameters).
 LABELS = {"noise": "noise (eta 0.3)", "dropout": "dropout (p 0.3)", "adversarial": "**adversarial** (beta 0.5)",
@@ -105,12 +113,41 @@ def robustness_table(doc: dict[str, Any]) -> str:
     return "\n".join(_table(headers, rows))
 
 
+def kept_table(docs: list[tuple[str, dict[str, Any]]]) -> str:
+    """Per data set and method: clean accuracy, accuracy at zeta ``KEPT_ZETA`` and under the attack at eps
+    ``KEPT_EPS`` (%), and each as a percentage of the same seed's clean accuracy; mean +- std over seeds."""
+    rows = []
+    for label, doc in docs:
+        for method in doc["settings"]["methods"]:
+            units = [u for u in doc["units"] if u["unit"]["method"] == method]
+            if not units:
+                continue
+            clean = [u["eval"]["nominal_accuracy"] for u in units]
+            zeta = [next(m["mean"] for m in u["eval"]["mismatch"] if abs(m["zeta"] - KEPT_ZETA) < 1e-9) for u in units]
+            eps = [next(a["attacked_accuracy"] for a in u["eval"]["attack"] if abs(a["eps"] - KEPT_EPS) < 1e-9)
+                   for u in units]
+
+            def stat(values: list[float]) -> str:
+                return _pct({"mean": statistics.fmean(values),
+                             "std": statistics.stdev(values) if len(values) > 1 else 0.0})
+
+            rows.append([label, LABELS.get(method, method), stat(clean), stat(zeta),
+                         stat([z / c for z, c in zip(zeta, clean)]), stat(eps),
+                         stat([e / c for e, c in zip(eps, clean)]),
+                         f"{len(units)} x {doc['settings']['epochs']} ep", f"{doc['settings']['n_test']}"])
+    return "\n".join(_table(["data", "method", "clean", f"random zeta {KEPT_ZETA:g}", "kept (% of clean)",
+                              f"attack eps {KEPT_EPS:g}", "kept (% of clean)", "seeds x epochs", "test clips"],
+                             rows))
+
+
 def render_all() -> dict[str, str]:
     """``{marker name: generated text}`` from the committed result files."""
     cards = json.loads((DEMO / "scorecards.json").read_text())
     run = json.loads((DEMO / "run.json").read_text())
     return {"demo": demo_table(cards, run), "robustness": robustness_table(json.loads(ROBUSTNESS.read_text())),
-            "robustness-fsdd": robustness_table(json.loads(ROBUSTNESS_FSDD.read_text()))}
+            "robustness-fsdd": robustness_table(json.loads(ROBUSTNESS_FSDD.read_text())),
+            "robustness-paper-scale": kept_table([(label, json.loads(path.read_text()))
+                                                  for label, path in ROBUSTNESS_PAPER_SCALE])}
 
 
 def _pattern(name: str) -> re.Pattern[str]:

@@ -1,7 +1,8 @@
 """The README's result tables agree with the committed result files: a stale table fails here.
 
 Two checks: the text between the README's markers equals what ``benchmarks/readme_tables.py`` renders from
-``benchmarks/results_demo/`` and the robustness benchmark's ``robustness.json`` files (synth-kws, FSDD); and, independently of that
+``benchmarks/results_demo/`` and the robustness benchmark's ``robustness.json`` files (synth-kws, FSDD, and both
+at the paper's scale); and, independently of that
 renderer's formatting code, each demo row's numbers read back from the README equal the score card's.
 """
 
@@ -21,7 +22,7 @@ def load_generator():
     return module
 
 
-@pytest.mark.parametrize("name", ["demo", "robustness", "robustness-fsdd"])
+@pytest.mark.parametrize("name", ["demo", "robustness", "robustness-fsdd", "robustness-paper-scale"])
 def test_the_readme_table_is_what_the_committed_results_render(name):
     generator = load_generator()
     readme = (ROOT / "README.md").read_text()
@@ -53,3 +54,26 @@ def test_a_changed_number_is_caught():
     readme = (ROOT / "README.md").read_text()
     stale = generator.replace(readme, "demo", rendered.replace("| ", "| 9", 1))
     assert generator.current(stale, "demo") != rendered
+
+
+def test_each_paper_scale_row_reads_back_as_the_benchmark_summary():
+    """The kept fractions are recomputed here from the per-seed lists of ``robustness.json``'s method summary
+    (written by ``robustness_report``), not from the per-unit results the renderer reads."""
+    import statistics
+
+    body = load_generator().current((ROOT / "README.md").read_text(), "robustness-paper-scale")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in body.splitlines()[2:]]
+    files = {"FSDD": "results_robustness_fsdd_paper", "synth-kws": "results_robustness_paper"}
+    assert {r[0] for r in rows} == set(files)
+    for row in rows:
+        doc = json.loads((ROOT / "benchmarks" / files[row[0]] / "robustness.json").read_text())
+        method = row[1].replace("*", "").split(" ")[0]
+        summary = doc["methods"][method]
+        clean = summary["nominal_accuracy"]["per_seed"]
+        zeta = next(m for m in summary["mismatch"] if m["zeta"] == 0.5)["accuracy"]["per_seed"]
+        attack = next(a for a in summary["attack"] if a["eps"] == 0.1)["attacked_accuracy"]["per_seed"]
+        expected = [clean, zeta, [z / c for z, c in zip(zeta, clean)], attack, [a / c for a, c in zip(attack, clean)]]
+        for cell, values in zip(row[2:7], expected):
+            mean, std = (float(x) for x in cell.split(" +- "))
+            assert mean == pytest.approx(100 * statistics.fmean(values), abs=0.051), (row, cell)
+            assert std == pytest.approx(100 * statistics.stdev(values), abs=0.051), (row, cell)
