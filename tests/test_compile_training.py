@@ -97,6 +97,29 @@ def test_fit_with_compile_trains_as_eager_fit_does():
         torch.testing.assert_close(compiled.model.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
+def test_a_fit_that_stops_with_an_error_returns_the_model_uncompiled():
+    """The error comes from the method before any forward pass, so nothing is compiled (fast); what is checked
+    is that fit puts the caller's forward back, so the model runs eagerly and can be compiled again."""
+
+    class Broken:
+        def describe(self):
+            return {"name": "broken"}
+
+        def init(self, model):
+            return {}
+
+        def update(self, model, params, batch, state):
+            raise RuntimeError("a method that fails on its first batch")
+
+    model = SNNClassifier(NetworkConfig(n_in=4, hidden=(7,), n_classes=3, seed=3))
+    x, y = data(n=4, steps=6, seed=1)
+    with pytest.raises(RuntimeError, match="first batch"):
+        fit(model, TensorDataset(x.float(), y), None, Broken(), TrainConfig(epochs=1, batch_size=4),
+            progress=False, compile=True)
+    assert "forward" not in vars(model)
+    compile_for_training(model)()  # a second compile is accepted (it refuses a model compiled twice)
+
+
 def test_train_compile_flag_reaches_fit(tmp_path, monkeypatch):
     import robust_snn.training as training
     from robust_snn.cli import main

@@ -144,7 +144,6 @@ def fit(
     same seed are identical. The model is returned uncompiled.
     """
     model = place(model, accelerator, in_place=True)
-    uncompile = compile_for_training(model) if compile else None
     device = module_device(model)
     params = _trainable(model)
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -165,68 +164,70 @@ def fit(
         best_epoch, best_acc, best_state = state.best_epoch, state.best_val_accuracy, state.best_state
         method_state.update({k: {n: t.to(device) for n, t in v.items()} for k, v in state.method_state.items()})
 
-    mode = progress_mode(progress)
-    progress_bar = _progress_factory(mode == "bar")
-    epochs_run = 0
-    for epoch in range(start_epoch, config.epochs):
-        if stop_after is not None and epochs_run >= stop_after:
-            break
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr_at(epoch)
-        shuffle_gen = derived_generator(config.seed, epoch, 0)
-        method_gen = derived_generator(config.seed, epoch, 1)
-        model.train()
-        total_loss = total_correct = total_seen = 0.0
-        metric_sums: dict[str, float] = {}
-        batches = iterate_batches(train_data, config.batch_size, shuffle_gen, device=device)
-        bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
-        for step, (x, y) in enumerate(bar):
-            batch = Batch(x, y, method_gen, config.seed, epoch, step)
-            result, method_state = method.update(model, physical_parameters(model), batch, method_state)
-            if not torch.isfinite(result.loss):
-                last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
-                raise TrainingDiverged(
-                    f"loss became {float(result.loss.detach())} at epoch {epoch + 1}, batch {step + 1}; {last}. "
-                    "Lower the learning rate or check the input data for NaN/inf."
+    uncompile = compile_for_training(model) if compile else None
+    try:  # a run that stops with an error leaves the caller's model uncompiled too
+        mode = progress_mode(progress)
+        progress_bar = _progress_factory(mode == "bar")
+        epochs_run = 0
+        for epoch in range(start_epoch, config.epochs):
+            if stop_after is not None and epochs_run >= stop_after:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr_at(epoch)
+            shuffle_gen = derived_generator(config.seed, epoch, 0)
+            method_gen = derived_generator(config.seed, epoch, 1)
+            model.train()
+            total_loss = total_correct = total_seen = 0.0
+            metric_sums: dict[str, float] = {}
+            batches = iterate_batches(train_data, config.batch_size, shuffle_gen, device=device)
+            bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
+            for step, (x, y) in enumerate(bar):
+                batch = Batch(x, y, method_gen, config.seed, epoch, step)
+                result, method_state = method.update(model, physical_parameters(model), batch, method_state)
+                if not torch.isfinite(result.loss):
+                    last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
+                    raise TrainingDiverged(
+                        f"loss became {float(result.loss.detach())} at epoch {epoch + 1}, batch {step + 1}; {last}. "
+                        "Lower the learning rate or check the input data for NaN/inf."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                result.loss.backward()
+                if config.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                optimizer.step()
+                n = len(y)
+                total_loss += float(result.loss.detach()) * n
+                total_correct += float((result.logits.detach().argmax(1) == y).sum())
+                total_seen += n
+                for key, value in result.metrics.items():
+                    metric_sums[key] = metric_sums.get(key, 0.0) + float(value) * n
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", acc=f"{total_correct / total_seen:.3f}",
+                                    **{k: f"{v / total_seen:.3f}" for k, v in metric_sums.items()})
+            row = {"epoch": epoch + 1, "lr": config.lr_at(epoch), "train_loss": total_loss / max(total_seen, 1),
+                   "train_accuracy": total_correct / max(total_seen, 1),
+                   **{f"train_{k}": v / max(total_seen, 1) for k, v in metric_sums.items()}}
+            if val_data is not None:
+                val = evaluate(model, val_data, config.batch_size)
+                row.update(val_loss=val.loss, val_accuracy=val.accuracy)
+                if best_acc is None or val.accuracy > best_acc:
+                    best_epoch, best_acc = epoch, val.accuracy
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history.append(row)
+            if mode != "off":  # one line per epoch, in a log and on a terminal (where the epoch's bar has vanished)
+                print_line(format_epoch(row, config.epochs))
+            if on_epoch is not None:
+                on_epoch(row)
+            if checkpoint is not None:
+                save_checkpoint(
+                    checkpoint,
+                    Checkpoint(epoch, history, fingerprint, model.state_dict(), optimizer.state_dict(),
+                               best_epoch, best_acc, best_state, method_state),
                 )
-            optimizer.zero_grad(set_to_none=True)
-            result.loss.backward()
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            optimizer.step()
-            n = len(y)
-            total_loss += float(result.loss.detach()) * n
-            total_correct += float((result.logits.detach().argmax(1) == y).sum())
-            total_seen += n
-            for key, value in result.metrics.items():
-                metric_sums[key] = metric_sums.get(key, 0.0) + float(value) * n
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", acc=f"{total_correct / total_seen:.3f}",
-                                **{k: f"{v / total_seen:.3f}" for k, v in metric_sums.items()})
-        row = {"epoch": epoch + 1, "lr": config.lr_at(epoch), "train_loss": total_loss / max(total_seen, 1),
-               "train_accuracy": total_correct / max(total_seen, 1),
-               **{f"train_{k}": v / max(total_seen, 1) for k, v in metric_sums.items()}}
-        if val_data is not None:
-            val = evaluate(model, val_data, config.batch_size)
-            row.update(val_loss=val.loss, val_accuracy=val.accuracy)
-            if best_acc is None or val.accuracy > best_acc:
-                best_epoch, best_acc = epoch, val.accuracy
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        history.append(row)
-        if mode != "off":  # one line per epoch, in a log and on a terminal (where the epoch's bar has vanished)
-            print_line(format_epoch(row, config.epochs))
-        if on_epoch is not None:
-            on_epoch(row)
-        if checkpoint is not None:
-            save_checkpoint(
-                checkpoint,
-                Checkpoint(epoch, history, fingerprint, model.state_dict(), optimizer.state_dict(),
-                           best_epoch, best_acc, best_state, method_state),
-            )
-        epochs_run += 1
-
-    if uncompile is not None:
-        uncompile()
+            epochs_run += 1
+    finally:
+        if uncompile is not None:
+            uncompile()
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
