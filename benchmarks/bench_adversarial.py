@@ -38,7 +38,6 @@ import warnings
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])

@@ -50,6 +50,7 @@ Inference only (no gradients). :func:`chip_batch_support` says whether a module 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import torch
@@ -259,8 +260,6 @@ def _in_threads(model: SNNClassifier, groups: list[dict[str, torch.Tensor]], x: 
     threads run side by side with no barrier at all (Python's own share of a step, a few microseconds per
     operation, is serialised by the GIL: hence :data:`MIN_THREAD_ROWS`).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     before = torch.get_num_threads()
 
     def run(group: dict[str, torch.Tensor]) -> torch.Tensor:
