@@ -202,3 +202,30 @@ def test_every_suggested_command_parses_with_the_cli():
         for item in advise(c):
             if item["command"]:
                 parser.parse_args(shlex.split(item["command"])[1:])
+
+
+def _seed_of(command):
+    words = shlex.split(command)
+    return int(words[words.index("--seed") + 1])
+
+
+def test_retraining_advice_keeps_the_models_training_seed_and_chip_advice_the_cards_seed():
+    # trained with seed 3, scored on chips drawn with seed 0: a marginal card below target whose network is still
+    # improving, so that both kinds of command (retrain, evaluate more chips / a looser spec) are advised
+    c = card(seed=0, grade="marginal", **{"yield": 0.90}, yield_ci95=list(exact_ci(90, 100)),
+             training={"method": "standard", "epochs": 12, "best_epoch": 12, "seed": 3})
+    items = {a["action"]: a["command"] for a in advise(c) if a["command"]}
+    retrain = [items[a] for a in ("device-aware-training", "wider-network", "more-epochs") if a in items]
+    score = [items[a] for a in ("more-chips", "looser-spec") if a in items]
+    assert retrain and score, items
+    assert all(_seed_of(cmd) == 3 for cmd in retrain)
+    assert all(_seed_of(cmd) == 0 for cmd in score)
+
+
+def test_the_training_seed_is_read_from_the_model_files_metadata():
+    from robust_snn.readiness.context import training_facts
+
+    facts = training_facts({"method": {"name": "noise"}, "training": {"seed": 7, "epochs": 5},
+                            "history": [{"val_accuracy": 0.5}]})
+    assert facts["seed"] == 7
+    assert "seed" not in training_facts({"method": {"name": "noise"}, "history": []})

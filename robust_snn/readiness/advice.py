@@ -43,7 +43,9 @@ A card that is not ``ready`` always gets at least one suggestion (device-aware t
 applies).
 
 A ``ready`` card gets no diagnosis and no advice. Every suggestion carries a runnable ``command`` built from
-the card's model path (``model_path``, else ``model``), data spec (``data``), device and seed.
+the card's model path (``model_path``, else ``model``), data spec (``data``), device and seed: commands that
+retrain take the model's training seed (``training.seed``) when the card knows it, commands that score chips the
+card's chip-sampling seed (``seed``).
 """
 
 from __future__ import annotations
@@ -222,6 +224,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
     spec, nominal, p5 = card["spec"], card["nominal_accuracy"], card["p5_accuracy"]
     float_acc = card.get("float_accuracy", nominal)
     training = card.get("training") or {}
+    train_seed = training.get("seed", seed)
     epochs = training.get("epochs")
     method = training.get("method") or "standard"
     hidden_now = _network(card).get("neurons")
@@ -251,7 +254,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
         return _action("wider-network", f"{width} hidden neurons instead of {hidden_now}{bound}: more capacity, and "
                                         "more neurons average out per-neuron mismatch",
                        _cmd("robust-snn", "train", "--data", data, "--method", method, *_arch_flags(card, width),
-                            "--epochs" if epochs else None, epochs, "--seed", seed,
+                            "--epochs" if epochs else None, epochs, "--seed", train_seed,
                             "--out", f"{_stem(card)}-h{width}.rsnn"),
                        ["nominal-below-spec", "spread"])
 
@@ -260,7 +263,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
                else f"the network has not learned the task in {epochs} epochs (check the data and labels too)")
         return _action("more-epochs", why,
                        _cmd("robust-snn", "train", "--data", data, "--method", method, *_arch_flags(card),
-                            "--epochs", 2 * epochs, "--seed", seed, "--out", f"{_stem(card)}-e{2 * epochs}.rsnn"),
+                            "--epochs", 2 * epochs, "--seed", train_seed, "--out", f"{_stem(card)}-e{2 * epochs}.rsnn"),
                        ["nominal-below-spec", "chance"])
 
     def device_training() -> dict[str, Any]:
@@ -270,7 +273,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
                   if family else ""))
         return _action("device-aware-training", why,
                        _cmd("robust-snn", "train", "--data", data, "--device", device, "--method", "adversarial",
-                            *_arch_flags(card), "--epochs" if epochs else None, epochs, "--seed", seed,
+                            *_arch_flags(card), "--epochs" if epochs else None, epochs, "--seed", train_seed,
                             "--out", f"{_stem(card)}-{device}.rsnn"),
                        ["spread", "attack", "programming"])
 
@@ -278,7 +281,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
         return _action("device-aware-qat", f"fine-tune at {device}'s programmed values (straight-through): the "
                                            f"programming stages cost {_fmt(float_acc - nominal)}",
                        _cmd("robust-snn", "train", "--data", data, "--init", model, "--method", "qat", "--device",
-                            device, "--epochs", max(2, (epochs or 4) // 4), "--seed", seed,
+                            device, "--epochs", max(2, (epochs or 4) // 4), "--seed", train_seed,
                             "--out", f"{_stem(card)}-qat-{device}.rsnn"),
                        ["programming", "nominal-below-spec"])
 
@@ -286,7 +289,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
         return _action("tune", f"search the robust method's hyperparameters (beta, eps, width) for the best yield "
                                f"on {device} at this spec",
                        _cmd("robust-snn", "tune", "--data", data, "--device", device, *_spec_flags(card),
-                            "--target-yield", card["target_yield"], "--seed", seed, "--out", f"tune-{device}"),
+                            "--target-yield", card["target_yield"], "--seed", train_seed, "--out", f"tune-{device}"),
                        ["spread", "attack"])
 
     # 1. blocking
@@ -295,7 +298,7 @@ def advise(card: Mapping[str, Any]) -> list[dict[str, Any]]:
         if room and hidden_now and hidden_now > room:
             fits["command"] = _cmd("robust-snn", "train", "--data", data, "--method", method,
                                    *_arch_flags(card, room), "--epochs" if epochs else None, epochs,
-                                   "--seed", seed, "--out", f"{_stem(card)}-h{room}.rsnn")
+                                   "--seed", train_seed, "--out", f"{_stem(card)}-h{room}.rsnn")
             fits["why"] += f"; {room} hidden neurons fit"
         push(fits)
     # 2. evidence, when the point estimate already meets the target

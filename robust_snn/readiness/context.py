@@ -27,7 +27,10 @@ from .sensitivity import sensitivity
 
 
 def training_facts(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``{method, families, device, epochs, best_epoch}`` from a model file's metadata (empty if unknown)."""
+    """``{method, families, device, seed, epochs, best_epoch}`` from a model file's metadata (empty if unknown).
+
+    ``seed`` is the training seed, so that advice to retrain (wider, longer, for the device) keeps the model's own
+    seed rather than the card's chip-sampling seed."""
     if not metadata:
         return {}
     method = metadata.get("method") or {}
@@ -39,6 +42,9 @@ def training_facts(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     device = (hyper.get("device") if isinstance(hyper, Mapping) else None) or (metadata.get("training") or {}).get("device")
     if device is not None:
         facts["device"] = device
+    seed = (metadata.get("training") or {}).get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        facts["seed"] = seed
     if history:
         facts["epochs"] = len(history)
         scored = [(row.get("val_accuracy"), i + 1) for i, row in enumerate(history) if row.get("val_accuracy") is not None]
