@@ -38,6 +38,15 @@ from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step, recu
 from .parameters import Parameter, initialise
 from .surrogates import Surrogate
 
+# A neuron's default physics, written once: LIFLayer, LeakyReadout and NetworkConfig all take these, so a change
+# here changes every place a network is built. Seconds (time step, time constants) and membrane units.
+DEFAULT_DT = 1e-2
+DEFAULT_TAU_MEM = 0.1
+DEFAULT_TAU_SYN = 0.05
+DEFAULT_THRESHOLD = 1.0
+DEFAULT_TAU_ADAPT = 1.0
+DEFAULT_ADAPT_STRENGTH = 0.1
+
 
 def filter_gain(dt: float, tau_mem: torch.Tensor, tau_syn: torch.Tensor) -> torch.Tensor:
     """``(1 - mean alpha)(1 - mean beta)``, ``alpha = exp(-dt / tau_mem)``, ``beta = exp(-dt / tau_syn)``: how much
@@ -96,15 +105,15 @@ class LIFLayer(nn.Module):
         n_in: int,
         n_out: int,
         *,
-        dt: float = 1e-2,
-        tau_mem: float | torch.Tensor = 0.1,
-        tau_syn: float | torch.Tensor = 0.05,
-        threshold: float | torch.Tensor = 1.0,
+        dt: float = DEFAULT_DT,
+        tau_mem: float | torch.Tensor = DEFAULT_TAU_MEM,
+        tau_syn: float | torch.Tensor = DEFAULT_TAU_SYN,
+        threshold: float | torch.Tensor = DEFAULT_THRESHOLD,
         bias: float | torch.Tensor = 0.0,
         recurrent: bool = False,
         adaptive: bool = False,
-        tau_adapt: float | torch.Tensor = 1.0,
-        adapt_strength: float | torch.Tensor = 0.1,
+        tau_adapt: float | torch.Tensor = DEFAULT_TAU_ADAPT,
+        adapt_strength: float | torch.Tensor = DEFAULT_ADAPT_STRENGTH,
         surrogate: Surrogate | None = None,
         init_gain: float = 1.0,
         generator: torch.Generator | None = None,

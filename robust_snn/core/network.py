@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, build_dataclass
-from .lif import LIFLayer
+from .lif import (DEFAULT_ADAPT_STRENGTH, DEFAULT_DT, DEFAULT_TAU_ADAPT, DEFAULT_TAU_MEM, DEFAULT_TAU_SYN,
+                  DEFAULT_THRESHOLD, LIFLayer)
 from .parameters import FAMILIES, check_declared, parameter_families, physical_name
 from .readout import LeakyReadout, SpikeMeanReadout
 from .surrogates import SURROGATES, Surrogate
@@ -32,14 +33,14 @@ class NetworkConfig:
     n_in: int = 16
     hidden: tuple[int, ...] = (64,)
     n_classes: int = 10
-    dt: float = 1e-2
-    tau_mem: float = 0.1
-    tau_syn: float = 0.05
-    threshold: float = 1.0
+    dt: float = DEFAULT_DT
+    tau_mem: float = DEFAULT_TAU_MEM
+    tau_syn: float = DEFAULT_TAU_SYN
+    threshold: float = DEFAULT_THRESHOLD
     recurrent: bool = False
     adaptive: bool = False
-    tau_adapt: float = 1.0
-    adapt_strength: float = 0.1
+    tau_adapt: float = DEFAULT_TAU_ADAPT
+    adapt_strength: float = DEFAULT_ADAPT_STRENGTH
     readout: str = "spike_mean"
     surrogate: str = "fast_sigmoid"
     surrogate_scale: float | None = None

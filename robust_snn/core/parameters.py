@@ -69,7 +69,7 @@ class Parameter:
       concrete data overrides ``init_func``); ``doc``: what it is;
     - ``only_if``: a boolean module attribute the parameter exists under (``"recurrent"``, ``"adaptive"``).
 
-    Example (:class:`~robust_snn.core.lif.LIFLayer`; its constructor has ``tau_mem: float = 0.1``)::
+    Example (:class:`~robust_snn.core.lif.LIFLayer`; its constructor has ``tau_mem: float = DEFAULT_TAU_MEM``)::
 
         tau_mem = Parameter("taus", ("n_out",), "s", "membrane time constant", constraint="positive")
         bias = Parameter("biases", ("n_out",), "membrane units per step", "constant input current", init=zeros)

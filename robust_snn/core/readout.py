@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .lif import filter_gain
+from .lif import DEFAULT_DT, DEFAULT_TAU_MEM, DEFAULT_TAU_SYN, filter_gain
 from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step
 from .parameters import Parameter, initialise, zeros
 
@@ -66,9 +66,9 @@ class LeakyReadout(nn.Module):
         n_in: int,
         n_classes: int,
         *,
-        dt: float = 1e-2,
-        tau_mem: float | torch.Tensor = 0.1,
-        tau_syn: float | torch.Tensor = 0.05,
+        dt: float = DEFAULT_DT,
+        tau_mem: float | torch.Tensor = DEFAULT_TAU_MEM,
+        tau_syn: float | torch.Tensor = DEFAULT_TAU_SYN,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
