@@ -55,7 +55,8 @@ class UnitSpec:
     ``TrainConfig`` without the fields the unit fills in (``n_in``, ``n_classes``, ``dt`` from the data; ``seed``).
     ``subset`` caps the size of each split (``{"train": 256, ...}``; absent: the whole split).
     ``workdir`` (checkpoints, model files) and ``threads`` do not change the results and are not part of the
-    identity."""
+    identity. ``compile`` (train through ``torch.compile``) changes them by rounding, so it is part of the identity
+    when set (and absent when not, so units run before the option existed keep their identity)."""
 
     method: str
     seed: int
@@ -76,6 +77,7 @@ class UnitSpec:
     chunk_size: int = 32
     workdir: str = "."
     threads: int = 1
+    compile: bool = False
 
     @property
     def name(self) -> str:
@@ -86,6 +88,8 @@ class UnitSpec:
         data = dataclasses.asdict(self)
         for key in ("workdir", "threads"):
             data.pop(key)
+        if not data["compile"]:
+            data.pop("compile")
         return _jsonable(data)
 
     def checkpoint_path(self) -> Path:
@@ -145,7 +149,7 @@ def train_unit(spec: UnitSpec, train: Dataset, val: Dataset) -> tuple[SNNClassif
     epochs_run: list[dict[str, float]] = []
     start = time.perf_counter()
     result = fit(model, train, val, method, TrainConfig(**{**spec.train, "seed": spec.seed}), checkpoint=checkpoint,
-                 resume=True, progress=False, on_epoch=epochs_run.append,
+                 resume=True, progress=False, on_epoch=epochs_run.append, compile=spec.compile,
                  describe={"data": spec.data, "benchmark": "robustness", "network": _jsonable(spec.network),
                            "subset": _jsonable(spec.subset)})
     seconds = time.perf_counter() - start

@@ -173,3 +173,20 @@ def test_test_subset_cuts_only_the_test_split_evenly_over_the_classes(bench, tmp
     bad = bench.parser().parse_args(["--test-subset", "0", "--out", str(tmp_path / "p")])
     with pytest.raises(bench.ConfigError, match="--test-subset must be >= 1"):
         bench.make_plan(bad)
+
+
+def test_compiled_training_is_part_of_a_units_identity_and_eager_units_keep_theirs(bench, finished, tmp_path,
+                                                                                    capsys):
+    args = bench.parser().parse_args(["--data", "synth-kws", "--compile", "--out", str(tmp_path / "o")])
+    _, specs = bench.make_plan(args)
+    assert specs[0].compile and specs[0].identity()["compile"] is True
+    # an eager unit's identity has no "compile" key, as units run before the option existed
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    path = out / "units" / "rwp-seed0.json"
+    unit = json.loads(path.read_text())
+    assert "compile" not in unit["unit"]
+    unit["unit"]["compile"] = True  # as if trained through torch.compile: an eager run must not reuse it
+    path.write_text(json.dumps(unit))
+    assert bench.main([*TINY, "--out", str(out)]) == 2
+    assert "rwp-seed0.json was computed with other settings (compile)" in capsys.readouterr().err
