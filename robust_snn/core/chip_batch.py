@@ -50,12 +50,12 @@ Inference only (no gradients). :func:`chip_batch_support` says whether a module 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import torch
 from torch import nn
 
+from ..runtime.threads import map_single_threaded
 from .lif import LIFLayer
 from .lif_step import LIFParams, LIFStepState, StepBuffers, decay, initial_state, lif_drive, lif_step, recurrent_matrix
 from .network import SNNClassifier
@@ -260,19 +260,7 @@ def _in_threads(model: SNNClassifier, groups: list[dict[str, torch.Tensor]], x: 
     threads run side by side with no barrier at all (Python's own share of a step, a few microseconds per
     operation, is serialised by the GIL: hence :data:`MIN_THREAD_ROWS`).
     """
-    before = torch.get_num_threads()
-
-    def run(group: dict[str, torch.Tensor]) -> torch.Tensor:
-        torch.set_num_threads(1)  # OpenMP's setting is per thread: no parallel region inside a group
-        with torch.no_grad():
-            return _forward(model, group, x, time_block)
-
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(run, groups))
-    finally:
-        torch.set_num_threads(before)
-    return torch.cat(parts)
+    return torch.cat(map_single_threaded(lambda group: _forward(model, group, x, time_block), groups, workers))
 
 
 def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Tensor, time_block: int | None

@@ -2,7 +2,9 @@
 
 The rule: **one intra-op thread** (``torch.set_num_threads(1)``) and one inter-op thread, unless the user asks
 for more (``--threads N``, ``threads = N`` in a ``--config`` file, :func:`set_threads` / :func:`use_threads`);
-the one exception is the chip-batched ensemble, which takes the cores free at each chunk (:class:`LargeWork`).
+the one exception is the vectorised chip ensemble (chip-batched or generic), which takes the cores free at each
+chunk (:class:`LargeWork`) for groups of chips in Python threads of one intra-op thread each
+(:func:`map_single_threaded`).
 Parallelism comes from coarse, independent work items instead -- chip ranges and training runs as Ray tasks
 (``--backend ray``, one single-threaded worker per core), benchmark units, trials -- which share nothing and
 never wait for each other.
@@ -42,11 +44,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
 from ..config import ConfigError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: Intra-op threads when nothing else is asked for (see the module docstring for the measurement).
 DEFAULT_THREADS = 1
@@ -150,8 +156,34 @@ def free_cores() -> int:
     return 1 if other is None else max(1, cores() - other)
 
 
+def map_single_threaded(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[fn(item) for item in items]`` in ``workers`` Python threads, each on **one** intra-op thread.
+
+    The one place the package runs work items side by side in threads (groups of chips of an ensemble).
+    Why not torch's intra-op threads: each tensor operation would be a parallel region ending at a barrier,
+    which under contention waits for a descheduled thread (module docstring); items in threads of their own
+    share nothing until their results are joined, and torch releases the GIL inside each operation, so they
+    overlap where their operations are long enough (Python's share of each operation is serialised by the
+    GIL). OpenMP's thread count is per thread, so each worker sets its own; the caller's count is restored on
+    return. Results come back in the order of ``items``; gradients are off in the workers (``no_grad``), as
+    torch's grad mode is per thread too and a worker thread does not inherit the caller's.
+    """
+    before = torch.get_num_threads()
+
+    def run(item: T) -> R:
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            return fn(item)
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(run, items))
+    finally:
+        torch.set_num_threads(before)
+
+
 class LargeWork:
-    """Threads for a run of large operations: the chip-batched ensemble, chunk by chunk.
+    """Threads for a run of large operations: the vectorised chip ensemble, chunk by chunk.
 
     Its matrix products (``(chips, batch, n) x (chips, n, n)`` per step) are large enough for a second thread
     to pay on a quiet machine (measured, 64-chip ensemble of the demo network, 2 cores: 146-152 ms on two
@@ -187,4 +219,4 @@ class LargeWork:
 
 
 __all__ = ["DEFAULT_INTEROP_THREADS", "DEFAULT_THREADS", "LARGE_WORK_MAX_THREADS", "LargeWork", "MAX_THREADS", "check_threads", "cores",
-           "free_cores", "get_threads", "other_runnable", "set_threads", "use_threads"]
+           "free_cores", "get_threads", "map_single_threaded", "other_runnable", "set_threads", "use_threads"]

@@ -1,0 +1,171 @@
+"""The generic ensemble path (modules that are not our classifier) in Python worker threads.
+
+On more than one thread, :func:`robust_snn.devices.evaluate_ensemble` splits a chunk's chips into contiguous
+groups, each run in a worker thread of one intra-op thread on its own deep copy of the module. Every chip's
+computation is the one it has on one thread, so per-chip accuracies must equal, exactly, those of one thread,
+of ``vectorise=False`` and of an independent reference: each chip's parameters written by hand into a copy of
+the module, which is then simply called. Two modules: a subclass of our classifier (our chip-batched path
+refuses subclasses, so it takes the generic path, under ``vmap`` or chip by chip) and a real foreign module,
+the same network converted to Rockpool ``LinearTorch``/``LIFTorch`` (``vmap`` cannot trace it: chip by chip);
+and an snntorch network (chip by chip too).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+import robust_snn.devices.ensemble as ensemble
+from robust_snn.core import NetworkConfig, SNNClassifier, parameter_families, physical_parameters
+from robust_snn.devices import evaluate_ensemble, sample_chips
+from robust_snn.devices.ensemble import model_dt
+
+PROFILE, CHIPS, CHUNK, SEED = "gaussian-20", 6, 4, 2  # chunks of 4 and 2 chips: each split over two workers
+
+
+class Subclassed(SNNClassifier):
+    """Our network as a subclass: not chip-batched (the chip-batched path reproduces unsubclassed modules)."""
+
+
+def network() -> SNNClassifier:
+    return SNNClassifier(NetworkConfig(n_in=6, hidden=(12,), n_classes=3, recurrent=True, seed=3)).eval()
+
+
+def subclassed() -> Subclassed:
+    other = Subclassed(network().config).eval()
+    other.load_state_dict(network().state_dict())
+    return other
+
+
+def rockpool() -> torch.nn.Module:
+    pytest.importorskip("rockpool")
+    from robust_snn.interop.rockpool import to_rockpool
+
+    return to_rockpool(network()).eval()
+
+
+def snntorch_net() -> torch.nn.Module:
+    """A foreign module whose neurons keep hidden state in attributes: each worker's copy keeps its own."""
+    snn = pytest.importorskip("snntorch")
+
+    class SnnTorchNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc1, self.fc2 = torch.nn.Linear(6, 10), torch.nn.Linear(10, 3)
+            self.lif = snn.Leaky(beta=0.9, learn_beta=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            mem, out = self.lif.init_leaky(), []
+            for t in range(x.shape[1]):
+                spk, mem = self.lif(self.fc1(x[:, t]), mem)
+                out.append(spk)
+            return self.fc2(torch.stack(out, 1).mean(1))
+
+    return SnnTorchNet().eval()
+
+
+def data(n: int = 40) -> TensorDataset:
+    g = torch.Generator().manual_seed(5)
+    return TensorDataset(torch.randn(n, 15, 6, generator=g) * 3, torch.randint(0, 3, (n,), generator=g))
+
+
+def by_hand(model: torch.nn.Module, dataset: TensorDataset) -> tuple[float, ...]:
+    """Per-chip accuracy with each chip's parameters written into a copy of ``model`` (no functional_call).
+
+    Our layers store ``log`` of their time constants and thresholds (``layers.0.log_tau_mem`` for the
+    physical ``layers.0.tau_mem``); Rockpool stores the physical values under the physical names.
+    """
+    params = {k: v.detach() for k, v in physical_parameters(model).items()}
+    chips = sample_chips(params, parameter_families(model), PROFILE, CHIPS, SEED, dt=model_dt(model))
+    x, y = dataset.tensors
+    accuracies = []
+    for k in range(CHIPS):
+        chip = copy.deepcopy(model)
+        stored = dict(chip.named_parameters())
+        with torch.no_grad():
+            for name, value in chips.items():
+                prefix, leaf = name.rsplit(".", 1)
+                if name in stored:
+                    stored[name].copy_(value[k])
+                else:
+                    stored[f"{prefix}.log_{leaf}"].copy_(torch.log(value[k]))
+            accuracies.append(int((chip(x).argmax(-1) == y).sum()) / len(y))
+    return tuple(accuracies)
+
+
+def run(model: torch.nn.Module, dataset: TensorDataset, threads: int, batch_size: int, **kw) -> tuple[float, ...]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Rockpool, snntorch: "vmap cannot run this model"
+            result = evaluate_ensemble(model, PROFILE, dataset, n_chips=CHIPS, seed=SEED, chunk_size=CHUNK,
+                                       batch_size=batch_size, progress=False, **kw)
+        assert torch.get_num_threads() == threads  # the caller's count is restored
+    finally:
+        torch.set_num_threads(before)
+    return result.per_chip_accuracy
+
+
+@pytest.fixture
+def workers_seen(monkeypatch):
+    """``{thread id: set of ids of the modules that thread ran}``, recorded from every functional forward."""
+    seen: dict[int, set[int]] = {}
+    real = ensemble.functional_forward
+
+    def recording(module, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        seen.setdefault(threading.get_ident(), set()).add(id(module))
+        return real(module, *args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "functional_forward", recording)
+    return seen
+
+
+@pytest.mark.parametrize("make,batch_size,vmap_max_batch", [
+    (subclassed, 8, 96),  # under vmap, the chip axis split over the workers
+    (subclassed, 8, 4),   # chip by chip (batches above VMAP_MAX_BATCH)
+    (rockpool, 8, 96),    # vmap cannot trace LIFTorch: chip by chip
+    (snntorch_net, 8, 96),  # nor snntorch's neurons
+], ids=["subclass-vmap", "subclass-chip-by-chip", "rockpool", "snntorch"])
+def test_generic_path_gives_the_same_per_chip_accuracies_on_one_and_two_threads(
+        make, batch_size, vmap_max_batch, monkeypatch, workers_seen):
+    monkeypatch.setattr(ensemble, "VMAP_MAX_BATCH", vmap_max_batch)
+    model, dataset = make(), data()
+    reference = by_hand(model, dataset)
+    assert len(set(reference)) > 1, "the chips must differ for the comparison to mean something"
+    loop = run(model, dataset, 1, batch_size, vectorise=False)
+    one = run(model, dataset, 1, batch_size)
+    workers_seen.clear()
+    two = run(model, dataset, 2, batch_size)
+    assert reference == loop == one == two
+    workers = {tid: modules for tid, modules in workers_seen.items() if tid != threading.get_ident()}
+    assert len(workers) >= 2, "two threads: the chips ran in (at least) two worker threads"
+    caller_module_in_workers = {id(model)} & set().union(*workers.values())
+    assert not caller_module_in_workers, "workers run their own copies, never the caller's module"
+
+
+@pytest.mark.parametrize("make", [subclassed, rockpool], ids=["subclass", "rockpool"])
+def test_worker_threads_leave_the_callers_parameters_unchanged(make):
+    """``functional_call`` swaps parameters in place for a call: on the caller's module from two threads, one
+    thread's swap-back could leave another chip's values behind. (Rockpool's state buffers are not compared:
+    the nominal chip runs on the caller's module, on the calling thread, and Rockpool keeps its last state.)"""
+    model = make()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    run(model, data(), 2, 8)
+    after = dict(model.named_parameters())
+    assert after.keys() == before.keys()
+    for name, value in before.items():
+        assert torch.equal(after[name], value), name
+    assert not model.training  # left in the mode it came in
+
+
+def test_one_thread_runs_the_callers_module_on_the_calling_thread(workers_seen):
+    model, dataset = subclassed(), data(16)
+    run(model, dataset, 1, 8)
+    assert set(workers_seen) == {threading.get_ident()}
