@@ -131,7 +131,10 @@ def kept_table(docs: list[tuple[str, dict[str, Any]]]) -> str:
                 return _pct({"mean": statistics.fmean(values),
                              "std": statistics.stdev(values) if len(values) > 1 else 0.0})
 
-            rows.append([label, LABELS.get(method, method), stat(clean), stat(zeta),
+            hyper = doc["settings"].get("hyperparameters", {}).get(method)
+            name = (f"**{method}** ({', '.join(f'{k} {v:g}' if isinstance(v, float) else f'{k} {v}' for k, v in hyper.items())})"
+                    if hyper else LABELS.get(method, method))
+            rows.append([label, name, stat(clean), stat(zeta),
                          stat([z / c for z, c in zip(zeta, clean)]), stat(eps),
                          stat([e / c for e, c in zip(eps, clean)]),
                          f"{len(units)} x {doc['settings']['epochs']} ep", f"{doc['settings']['n_test']}"])

@@ -40,7 +40,7 @@ Presets (``--preset auto`` picks by data kind):
 Usage::
 
     python benchmarks/robustness.py [--data synth-kws] [--out robustness-out] [--seeds 3] [--epochs 10]
-        [--backend local|ray] [--address ADDR] [--threads 1] [--compile] [--quick] [--test-subset N]
+        [--backend local|ray] [--address ADDR] [--threads 1] [--compile] [--hyper METHOD.FIELD=VALUE] [--quick] [--test-subset N]
 
 ``--test-subset N`` scores on N test clips spread evenly over the split (train and val stay whole): the protocol's
 cost grows with the test split (synth-kws at the paper's size: 107-114 s per network on 480 of the 1,440 test
@@ -69,6 +69,7 @@ from robust_snn.config import ConfigError  # noqa: E402
 from robust_snn.data import DataError, parse_spec  # noqa: E402
 from robust_snn.distributed import BACKENDS, run_tasks  # noqa: E402
 from robust_snn.io.atomic import OutputError, write_bytes_atomic, write_json_atomic  # noqa: E402
+from robust_snn import make_method  # noqa: E402
 
 METHODS = ("standard", "noise", "dropout", "awp", "adversarial", "fn-adversarial", "rwp", "asam", "adversarial-warm")
 ZETAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
@@ -118,6 +119,31 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _hyper(text: str) -> tuple[str, str, Any]:
+    """``METHOD.FIELD=VALUE`` (VALUE read as JSON where it parses, e.g. ``2.0``, ``true``; else a string)."""
+    target, sep, raw = text.partition("=")
+    method, dot, name = target.strip().partition(".")
+    if not sep or not dot or not method or not name:
+        raise argparse.ArgumentTypeError(f"expected METHOD.FIELD=VALUE, e.g. adversarial.beta=2, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return method, name.strip(), value
+
+
+def method_hyperparameters(methods: tuple[str, ...], overrides: list[tuple[str, str, Any]]) -> dict[str, dict]:
+    """``{method: {field: value}}`` from ``--hyper``, each checked by building the method (errors name the field)."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for method, name, value in overrides:
+        if method not in methods:
+            raise ConfigError(f"--hyper {method}.{name}: {method!r} is not among --methods ({', '.join(methods)})")
+        chosen.setdefault(method, {})[name] = value
+    for method, values in chosen.items():
+        make_method(method, values)
+    return chosen
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="synth-kws",
@@ -125,6 +151,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="auto", choices=("auto", *PRESETS), help="architecture and budget")
     p.add_argument("--out", default="robustness-out", help="output folder (also the resume state)")
     p.add_argument("--methods", type=_names, default=METHODS, help="comma-separated methods (default: all nine)")
+    p.add_argument("--hyper", type=_hyper, action="append", default=[], metavar="METHOD.FIELD=VALUE",
+                   help="a method's hyperparameter instead of its default (repeatable), e.g. adversarial.beta=2; "
+                        "part of the units' identity, and shown in the tables' method labels")
     p.add_argument("--seeds", type=int, default=None, help="number of training seeds 0..N-1 (default 3)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden neurons (default: the preset's)")
@@ -196,12 +225,14 @@ def make_plan(args: argparse.Namespace) -> tuple[dict[str, Any], list[UnitSpec]]
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {common[name]}")
     if seeds < 1 or train["epochs"] < 1 or network["hidden"][0] < 1:
         raise ConfigError("--seeds, --epochs and --hidden must be >= 1")
-    specs = [UnitSpec(method=m, seed=s, **common) for m in args.methods for s in range(seeds)]
+    hyper = method_hyperparameters(tuple(args.methods), args.hyper)
+    specs = [UnitSpec(method=m, seed=s, hyperparameters=hyper.get(m, {}), **common)
+             for m in args.methods for s in range(seeds)]
     settings = {"data": data, "preset": preset_name, "describe": preset.describe, "network": network,
                 "train": train, "seeds": list(range(seeds)), "methods": list(args.methods),
                 **{k: common[k] for k in ("zetas", "draws", "attack_eps", "attack_repeats", "attack_steps",
                                           "landscape_directions", "profiles", "chips", "subset")},
-                "epochs": train["epochs"], "quick": bool(args.quick)}
+                "epochs": train["epochs"], "quick": bool(args.quick), **({"hyperparameters": hyper} if hyper else {})}
     return json.loads(json.dumps(settings)), specs
 
 

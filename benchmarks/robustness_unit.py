@@ -55,8 +55,9 @@ class UnitSpec:
     ``TrainConfig`` without the fields the unit fills in (``n_in``, ``n_classes``, ``dt`` from the data; ``seed``).
     ``subset`` caps the size of each split (``{"train": 256, ...}``; absent: the whole split).
     ``workdir`` (checkpoints, model files) and ``threads`` do not change the results and are not part of the
-    identity. ``compile`` (train through ``torch.compile``) changes them by rounding, so it is part of the identity
-    when set (and absent when not, so units run before the option existed keep their identity)."""
+    identity. ``compile`` (train through ``torch.compile``) changes them by rounding and ``hyperparameters`` (the
+    method's fields other than their defaults, ``--hyper``) changes the method, so both are part of the identity
+    when set (and absent when not, so units run before the options existed keep their identity)."""
 
     method: str
     seed: int
@@ -78,6 +79,7 @@ class UnitSpec:
     workdir: str = "."
     threads: int = 1
     compile: bool = False
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -88,8 +90,9 @@ class UnitSpec:
         data = dataclasses.asdict(self)
         for key in ("workdir", "threads"):
             data.pop(key)
-        if not data["compile"]:
-            data.pop("compile")
+        for key in ("compile", "hyperparameters"):  # absent when unset, as in units run before they existed
+            if not data[key]:
+                data.pop(key)
         return _jsonable(data)
 
     def checkpoint_path(self) -> Path:
@@ -143,7 +146,7 @@ def build_model(spec: UnitSpec, train: Dataset) -> SNNClassifier:
 def train_unit(spec: UnitSpec, train: Dataset, val: Dataset) -> tuple[SNNClassifier, dict[str, Any], dict[str, Any]]:
     """Train (or resume) with the best-validation rule; returns the best model, the facts and the timing."""
     model = build_model(spec, train)
-    method = make_method(spec.method)
+    method = make_method(spec.method, spec.hyperparameters)
     checkpoint = spec.checkpoint_path()
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     epochs_run: list[dict[str, float]] = []

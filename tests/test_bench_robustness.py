@@ -190,3 +190,20 @@ def test_compiled_training_is_part_of_a_units_identity_and_eager_units_keep_thei
     path.write_text(json.dumps(unit))
     assert bench.main([*TINY, "--out", str(out)]) == 2
     assert "rwp-seed0.json was computed with other settings (compile)" in capsys.readouterr().err
+
+
+def test_a_methods_hyperparameter_reaches_its_training_and_its_units_identity(bench, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert bench.main([*TINY, "--methods", "adversarial", "--hyper", "adversarial.beta=0.25", "--out", str(out)]) == 0
+    unit = json.loads((out / "units" / "adversarial-seed0.json").read_text())
+    assert unit["unit"]["hyperparameters"] == {"beta": 0.25}
+    assert unit["train"]["method"]["hyperparameters"]["beta"] == 0.25  # what the trained method said it was
+    doc = json.loads((out / "robustness.json").read_text())
+    assert doc["settings"]["hyperparameters"] == {"adversarial": {"beta": 0.25}}
+    # the same folder with the default beta is another experiment: refused, naming the field that differs
+    assert bench.main([*TINY, "--methods", "adversarial", "--out", str(out)]) == 2
+    assert "computed with other settings (hyperparameters)" in capsys.readouterr().err
+    # a field the method does not have is named before anything runs
+    assert bench.main([*TINY, "--methods", "adversarial", "--hyper", "adversarial.bogus=1", "--out",
+                       str(tmp_path / "bad")]) == 2
+    assert "bogus" in capsys.readouterr().err
