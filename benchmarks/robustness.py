@@ -40,7 +40,8 @@ Presets (``--preset auto`` picks by data kind):
 Usage::
 
     python benchmarks/robustness.py [--data synth-kws] [--out robustness-out] [--seeds 3] [--epochs 10]
-        [--backend local|ray] [--address ADDR] [--threads 1] [--compile] [--hyper METHOD.FIELD=VALUE] [--quick] [--test-subset N]
+        [--backend local|ray] [--address ADDR] [--threads 1] [--compile] [--hyper METHOD.FIELD=VALUE]
+        [--quick] [--test-subset N]
 
 ``--test-subset N`` scores on N test clips spread evenly over the split (train and val stay whole): the protocol's
 cost grows with the test split (synth-kws at the paper's size: 107-114 s per network on 480 of the 1,440 test
