@@ -53,7 +53,7 @@ could pay. With more than one thread count, ``vectorised_vs_best_loop_any_thread
 ``vmapped_vs_best_loop_any_threads`` and ``foreign_rockpool_vs_best_loop_any_threads``: the fastest loop at any
 measured thread count / the contender's fastest (the honest figure on a busy machine, where the loop's
 intra-op threads collapse); with thread counts 1 and 2, ``vmapped_2t_vs_1t`` and ``foreign_rockpool_2t_vs_1t``:
-the generic path on one thread / on two (what the Python threads of the generic path gain).
+the generic path on one thread / on two (what its second thread gains).
 
 A contender whose warm-up run takes over ``--max-repeat-s`` seconds (default 20: a loop whose intra-op threads
 collapsed on a busy machine takes minutes) is timed once, by its warm-up run, and the script says which.
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios["foreign_rockpool_vs_best_loop_any_threads"] = (
             min(ms[f"foreign_rockpool_looped_one_chunk_{t}t"] for t in thread_counts)
             / min(ms[f"foreign_rockpool_generic_{t}t"] for t in thread_counts))
-    if {1, 2} <= set(thread_counts):  # what the generic path's Python threads gain over its one thread
+    if {1, 2} <= set(thread_counts):  # what the generic path gains from a second thread
         for name in ("vmapped", "foreign_rockpool_generic"):
             ratios[f"{name.removesuffix('_generic')}_2t_vs_1t"] = ms[f"{name}_1t"] / ms[f"{name}_2t"]
 

@@ -13,9 +13,7 @@ axis, giving logits ``(chunk, batch, classes)``:
   snntorch's, plain torch, a subclass of ours) through
   :func:`~robust_snn.core.parameters.functional_forward`, with families inferred by name: under
   ``torch.func.vmap`` over the chip axis for data batches of up to :data:`VMAP_MAX_BATCH` samples, chip by chip
-  on larger ones (where that measured faster) and for modules ``vmap`` cannot trace (Rockpool's ``LIFTorch``,
-  snntorch's neurons); on more than one thread, contiguous groups of the chunk's chips in worker threads, each
-  on its own copy of the module (:func:`_split_chips`).
+  on larger ones (where that measured faster).
 
 Memory is bounded by the chunk: chip-batched, activations take about ``rows * neurons * (2 * time_block + 4)``
 floats for ``rows = max(chunk_size * batch_size, MERGED_ROWS)`` chip-samples (frozen chips, i.e. no read noise,
@@ -25,14 +23,10 @@ set is streamed batch by batch once per chunk. Results do not depend on ``chunk_
 thread count or ``vectorise`` (read noise, where a profile has it, is drawn per chip per batch index from
 ``(seed, chip, batch)``, so it does depend on ``batch_size``).
 
-Threads: on both vectorised paths the intra-op thread count (under the thread policy, the cores free at each
-chunk: :class:`~robust_snn.runtime.threads.LargeWork`) is the number of Python threads that groups of chips
-run in, each on one intra-op thread (:func:`~robust_snn.runtime.threads.map_single_threaded`): chip-batched
-(see :func:`~robust_snn.core.chip_batch.chip_batched_forward`) and generic (:func:`_split_chips`: each worker
-on its own deep copy of the module, since ``functional_call`` swaps a module's parameters in place and Rockpool
-keeps state in buffers; the parts joined in chip order, so the logits are one thread's bit for bit). The rest
-(chip fabrication, the nominal chip, the ``vmap`` probe) runs on one intra-op thread; the caller's count is
-restored on return. ``vectorise=False`` is the plain loop on the caller's intra-op threads.
+Threads: on the chip-batched path the intra-op thread count (under the thread policy, the cores free at each
+chunk: :class:`~robust_snn.runtime.threads.LargeWork`) is the number of threads that groups of chips run in,
+each on one intra-op thread (see :func:`~robust_snn.core.chip_batch.chip_batched_forward`); the rest (chip
+fabrication, the nominal chip) runs on one intra-op thread; the caller's count is restored on return.
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
@@ -45,18 +39,16 @@ The work of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input
 updates per neuron and step; the look-up replaces the recurrent products (29.6% of the neurons fire per step,
 but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and what is left per step
 (input projection near MKL's rate, about eight memory-bound elementwise passes, the look-up) is near what
-eager PyTorch does on one core. The generic path cannot do better than the loop at the score card's batch on
-one thread: ``vmap`` runs the loop's work as batched ops plus its own dispatch (measured 1.3x slower than the
-loop at 256 samples per chip, 2.6x faster at 8), so above :data:`VMAP_MAX_BATCH` samples it runs the chips one
-by one, and below it in slices of :data:`VMAP_ROWS` chip-samples (``vmap`` keeps every trace of every chip).
-``vectorise=False`` gives the same numbers; modules whose forward ``vmap`` cannot trace (Rockpool's
-``LIFTorch``, snntorch's neurons) fall back to the chips one by one with a warning. Measured 2026-11-30,
-18:48-18:59 UTC, load average 2.1-4.9 (shared): one thread, our network as a subclass 473-506 ms against the
-best loop's 462-489 (0.91-1.03x), the same network as Rockpool ``LIFTorch`` modules 2283-2291 ms against its
-loop's 2230-2277 (0.98-0.99x); two worker threads were slower than one on that busy machine (1.0-1.1 s and
-3.3-4.1 s; the process got about one core), though 19-22x faster than the loop on two intra-op threads, which
-collapsed (21-91 s). Whether the threads pay on free cores (the target: 1.5x the best loop) awaits a quiet
-run; benchmarks/README.md has the figures and the command.
+eager PyTorch does on one core. The generic path cannot do better than the loop at the score card's batch:
+``vmap`` runs the loop's work as batched ops plus its own dispatch (measured 1.3x slower than the loop at 256
+samples per chip, 2.6x faster at 8), so above :data:`VMAP_MAX_BATCH` samples it runs the chips one by one, and
+below it in slices of :data:`VMAP_ROWS` chip-samples (``vmap`` keeps every trace of every chip).
+``vectorise=False`` gives the same numbers; modules whose forward ``vmap`` cannot trace (Rockpool's ``LIFTorch``,
+snntorch's neurons) fall back to it with a warning. Running the generic path's chips in worker threads (each on
+its own copy of the module, one intra-op thread each) was built and measured on two free cores (2026-11-30,
+load average 0.2-1.3, two runs): our network as a subclass 303-321 ms against its loop's 312-322 on two
+intra-op threads, the same network as Rockpool modules 2042-2332 against 2110-2114 ms on one thread, so it was
+not kept: on free cores it matches the loop, and on a busy machine the thread policy gives it one thread anyway.
 """
 
 from __future__ import annotations
@@ -76,7 +68,6 @@ from torch.utils.data import Dataset
 from ..core.chip_batch import GROUP_ROWS, chip_batch_support, chip_batched_forward
 from ..core.parameters import functional_forward, parameter_families, physical_parameters
 from ..progress import print_line, progress_mode
-from ..runtime.threads import map_single_threaded
 from ..core.evaluation import iterate_batches
 from .model import MismatchModel, stack
 from .profiles import DeviceProfile, load_profile
@@ -166,73 +157,35 @@ def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: to
                   threads: Callable[[], int] | None = None
                   ) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
     """``(stacked params {name: (chips, ...)}, x) -> logits (chips, batch, classes)``: our classifier
-    chip-batched, any other module vmapped or chip by chip (both in ``threads()`` threads when it is more
-    than one: :func:`_split_chips`); ``vectorise=False``: the plain loop over chips on the calling thread."""
+    chip-batched (in ``threads()`` threads), any other module vmapped, or looped."""
 
-    def looped_on(module: nn.Module) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
-        def looped(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-            n = next(iter(p.values())).shape[0]
-            return torch.stack([functional_forward(module, {k: v[j] for k, v in p.items()}, x) for j in range(n)])
-        return looped
+    def one(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return functional_forward(model, p, x)
+
+    def looped(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        n = next(iter(p.values())).shape[0]
+        return torch.stack([one({k: v[j] for k, v in p.items()}, x) for j in range(n)])
 
     if not vectorise:
-        return looped_on(model)
+        return looped
     if chip_batch_support(model) is None:
         return lambda p, x: chip_batched_forward(model, p, x, threads=threads() if threads else None)
     reason = _vmap_failure(model, params, probe_x)
     if reason is not None:
         warnings.warn(f"vmap cannot run this model ({reason}); evaluating chips one by one", stacklevel=4)
-        return _split_chips(model, looped_on, threads)
+        return looped
+    vmapped = torch.func.vmap(one, in_dims=(0, None))
 
-    def generic_on(module: nn.Module) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
-        looped = looped_on(module)
-        vmapped = torch.func.vmap(lambda p, x: functional_forward(module, p, x), in_dims=(0, None))
+    def generic(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > VMAP_MAX_BATCH:  # a large batch: chip by chip is faster (see VMAP_MAX_BATCH)
+            return looped(p, x)
+        # vmap keeps every trace of every chip, (chips, batch, time, n): slices of the batch keep that in cache.
+        rows = max(1, VMAP_ROWS // next(iter(p.values())).shape[0])
+        if x.shape[0] <= rows:
+            return vmapped(p, x)
+        return torch.cat([vmapped(p, part) for part in x.split(rows)], dim=1)
 
-        def generic(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-            if x.shape[0] > VMAP_MAX_BATCH:  # a large batch: chip by chip is faster (see VMAP_MAX_BATCH)
-                return looped(p, x)
-            # vmap keeps every trace of every chip, (chips, batch, time, n): slices of the batch keep that in
-            # cache.
-            rows = max(1, VMAP_ROWS // next(iter(p.values())).shape[0])
-            if x.shape[0] <= rows:
-                return vmapped(p, x)
-            return torch.cat([vmapped(p, part) for part in x.split(rows)], dim=1)
-        return generic
-
-    return _split_chips(model, generic_on, threads)
-
-
-def _split_chips(model: nn.Module,
-                 make: Callable[[nn.Module], Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]],
-                 threads: Callable[[], int] | None
-                 ) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
-    """The generic path's forward ``make(module)`` over a chunk, on ``threads()`` threads where that is > 1.
-
-    Each worker takes a contiguous range of the chunk's chips and runs ``make`` on its own deep copy of the
-    model, on one intra-op thread (:func:`~robust_snn.runtime.threads.map_single_threaded`): ``functional_call``
-    swaps a module's parameters in place for the duration of a call, and Rockpool's modules keep their state in
-    buffers, so one module shared by threads would be a race. The copies are made once per ensemble, on the
-    first chunk that needs them; the caller's module is only ever run on the calling thread. Each chip runs
-    exactly the computation it runs on one thread, and the parts are joined in chip order, so the logits are
-    those of one thread bit for bit. On an accelerator (where the chips of a chunk are not CPU work to share)
-    and with one thread: the caller's module on the calling thread.
-    """
-    own = make(model)
-    copies: list[Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]] = []
-
-    def run(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        chips = next(iter(p.values())).shape[0]
-        workers = min(threads() if threads is not None else 1, chips)
-        if workers <= 1 or x.device.type != "cpu":
-            return own(p, x)
-        while len(copies) < workers:
-            copies.append(make(copy.deepcopy(model)))
-        bounds = [chips * w // workers for w in range(workers + 1)]
-        jobs = [(forward, {k: v[lo:hi] for k, v in p.items()})
-                for forward, lo, hi in zip(copies, bounds, bounds[1:])]
-        return torch.cat(map_single_threaded(lambda job: job[0](job[1], x), jobs, workers))
-
-    return run
+    return generic
 
 
 #: Chips x samples per ``vmap`` call on the generic path: a larger data batch is evaluated in slices (the
@@ -350,26 +303,19 @@ def count_correct(
     was_training = model.training
     model.eval()
     batched = vectorise and chip_batch_support(model) is None
-    # Both vectorised paths run groups of chips in threads of their own, each on one intra-op thread (the
-    # chip-batched path: chip_batched_forward; the generic path: _split_chips); everything else here
-    # (fabrication, the nominal chip, the vmap probe) is small per-step work that runs on one intra-op thread.
-    # vectorise=False is the plain loop on the caller's thread count.
-    wide, before, chip_threads = LargeWork(large=vectorise), torch.get_num_threads(), [1]  # [threads this chunk]
-    if vectorise and device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise, threads=lambda: chip_threads[0])
-    finally:
-        torch.set_num_threads(before)
+    # The chip-batched path runs groups of chips in threads of its own (see chip_batched_forward); everything
+    # else here (fabrication, the nominal chip) is small per-step work that runs on one intra-op thread.
+    wide, before, chip_threads = LargeWork(large=batched), torch.get_num_threads(), [1]  # [threads this chunk]
+    run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise, threads=lambda: chip_threads[0])
     correct = torch.zeros(len(chips), dtype=torch.int64, device=device)
     nominal_correct = n_samples = 0
     bar = _progress(progress, len(chunks) * len(batches))
-    # Under the thread policy, the chip groups run on the cores free at each chunk (LargeWork).
+    # Under the thread policy, the chip-batched path runs on the cores free at each chunk (LargeWork).
     try:
         for c, chunk in enumerate(chunks):
             torch.set_num_threads(before)
             chip_threads[0] = wide.update()
-            if vectorise and device.type == "cpu":
+            if batched and device.type == "cpu":
                 torch.set_num_threads(1)
             states = [mismatch.fabricate(programmed, k, seed) for k in chunk]
             frozen = None if mismatch.has_read_stages else stack([s.materialise() for s in states])

@@ -2,9 +2,8 @@
 
 The rule: **one intra-op thread** (``torch.set_num_threads(1)``) and one inter-op thread, unless the user asks
 for more (``--threads N``, ``threads = N`` in a ``--config`` file, :func:`set_threads` / :func:`use_threads`);
-the one exception is the vectorised chip ensemble (chip-batched or generic), which takes the cores free at each
-chunk (:class:`LargeWork`) for groups of chips in Python threads of one intra-op thread each
-(:func:`map_single_threaded`).
+the one exception is the chip-batched ensemble, which takes the cores free at each chunk (:class:`LargeWork`)
+for groups of chips in Python threads of one intra-op thread each (:func:`map_single_threaded`).
 Parallelism comes from coarse, independent work items instead -- chip ranges and training runs as Ray tasks
 (``--backend ray``, one single-threaded worker per core), benchmark units, trials -- which share nothing and
 never wait for each other.
@@ -183,7 +182,7 @@ def map_single_threaded(fn: Callable[[T], R], items: Sequence[T], workers: int) 
 
 
 class LargeWork:
-    """Threads for a run of large operations: the vectorised chip ensemble, chunk by chunk.
+    """Threads for a run of large operations: the chip-batched ensemble, chunk by chunk.
 
     Its matrix products (``(chips, batch, n) x (chips, n, n)`` per step) are large enough for a second thread
     to pay on a quiet machine (measured, 64-chip ensemble of the demo network, 2 cores: 146-152 ms on two

@@ -1,10 +1,8 @@
-"""The generic ensemble path (modules that are not our classifier) in Python worker threads.
+"""The generic ensemble path (modules that are not our classifier) against a by-hand reference.
 
-On more than one thread, :func:`robust_snn.devices.evaluate_ensemble` splits a chunk's chips into contiguous
-groups, each run in a worker thread of one intra-op thread on its own deep copy of the module. Every chip's
-computation is the one it has on one thread, so per-chip accuracies must equal, exactly, those of one thread,
-of ``vectorise=False`` and of an independent reference: each chip's parameters written by hand into a copy of
-the module, which is then simply called. Two modules: a subclass of our classifier (our chip-batched path
+Per-chip accuracies from :func:`robust_snn.devices.evaluate_ensemble` on one and two threads and with
+``vectorise=False`` must equal those of an independent reference: each chip's parameters written by hand into a
+copy of the module, which is then simply called. Two modules: a subclass of our classifier (our chip-batched path
 refuses subclasses, so it takes the generic path, under ``vmap`` or chip by chip) and a real foreign module,
 the same network converted to Rockpool ``LinearTorch``/``LIFTorch`` (``vmap`` cannot trace it: chip by chip);
 and an snntorch network (chip by chip too).
@@ -13,7 +11,6 @@ and an snntorch network (chip by chip too).
 from __future__ import annotations
 
 import copy
-import threading
 import warnings
 
 import pytest
@@ -25,7 +22,7 @@ from robust_snn.core import NetworkConfig, SNNClassifier, parameter_families, ph
 from robust_snn.devices import evaluate_ensemble, sample_chips
 from robust_snn.devices.ensemble import model_dt
 
-PROFILE, CHIPS, CHUNK, SEED = "gaussian-20", 6, 4, 2  # chunks of 4 and 2 chips: each split over two workers
+PROFILE, CHIPS, CHUNK, SEED = "gaussian-20", 6, 4, 2  # chunks of 4 and 2 chips
 
 
 class Subclassed(SNNClassifier):
@@ -113,48 +110,28 @@ def run(model: torch.nn.Module, dataset: TensorDataset, threads: int, batch_size
     return result.per_chip_accuracy
 
 
-@pytest.fixture
-def workers_seen(monkeypatch):
-    """``{thread id: set of ids of the modules that thread ran}``, recorded from every functional forward."""
-    seen: dict[int, set[int]] = {}
-    real = ensemble.functional_forward
-
-    def recording(module, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-        seen.setdefault(threading.get_ident(), set()).add(id(module))
-        return real(module, *args, **kwargs)
-
-    monkeypatch.setattr(ensemble, "functional_forward", recording)
-    return seen
-
-
 @pytest.mark.parametrize("make,batch_size,vmap_max_batch", [
-    (subclassed, 8, 96),  # under vmap, the chip axis split over the workers
+    (subclassed, 8, 96),  # under vmap
     (subclassed, 8, 4),   # chip by chip (batches above VMAP_MAX_BATCH)
     (rockpool, 8, 96),    # vmap cannot trace LIFTorch: chip by chip
     (snntorch_net, 8, 96),  # nor snntorch's neurons
 ], ids=["subclass-vmap", "subclass-chip-by-chip", "rockpool", "snntorch"])
 def test_generic_path_gives_the_same_per_chip_accuracies_on_one_and_two_threads(
-        make, batch_size, vmap_max_batch, monkeypatch, workers_seen):
+        make, batch_size, vmap_max_batch, monkeypatch):
     monkeypatch.setattr(ensemble, "VMAP_MAX_BATCH", vmap_max_batch)
     model, dataset = make(), data()
     reference = by_hand(model, dataset)
     assert len(set(reference)) > 1, "the chips must differ for the comparison to mean something"
     loop = run(model, dataset, 1, batch_size, vectorise=False)
     one = run(model, dataset, 1, batch_size)
-    workers_seen.clear()
     two = run(model, dataset, 2, batch_size)
     assert reference == loop == one == two
-    workers = {tid: modules for tid, modules in workers_seen.items() if tid != threading.get_ident()}
-    assert len(workers) >= 2, "two threads: the chips ran in (at least) two worker threads"
-    caller_module_in_workers = {id(model)} & set().union(*workers.values())
-    assert not caller_module_in_workers, "workers run their own copies, never the caller's module"
 
 
 @pytest.mark.parametrize("make", [subclassed, rockpool], ids=["subclass", "rockpool"])
-def test_worker_threads_leave_the_callers_parameters_unchanged(make):
-    """``functional_call`` swaps parameters in place for a call: on the caller's module from two threads, one
-    thread's swap-back could leave another chip's values behind. (Rockpool's state buffers are not compared:
-    the nominal chip runs on the caller's module, on the calling thread, and Rockpool keeps its last state.)"""
+def test_an_ensemble_leaves_the_callers_parameters_unchanged(make):
+    """``functional_call`` swaps parameters in place for a call and must swap them back after every chip.
+    (Rockpool's state buffers are not compared: Rockpool keeps its last state.)"""
     model = make()
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     run(model, data(), 2, 8)
@@ -163,9 +140,3 @@ def test_worker_threads_leave_the_callers_parameters_unchanged(make):
     for name, value in before.items():
         assert torch.equal(after[name], value), name
     assert not model.training  # left in the mode it came in
-
-
-def test_one_thread_runs_the_callers_module_on_the_calling_thread(workers_seen):
-    model, dataset = subclassed(), data(16)
-    run(model, dataset, 1, 8)
-    assert set(workers_seen) == {threading.get_ident()}
