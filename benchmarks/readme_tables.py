@@ -8,8 +8,9 @@ The tables, each between marker comments in ``README.md``:
   (``benchmarks/results_robustness/robustness.json``, written by ``benchmarks/robustness.py``);
 - ``robustness-fsdd``: the same protocol on real speech, FSDD (``benchmarks/results_robustness_fsdd/``).
 - ``robustness-paper-scale``: the paper's network (40 MFCC, 256 recurrent adaptive LIF) on FSDD and synth-kws
-  (``benchmarks/results_robustness_fsdd_paper/``, ``benchmarks/results_robustness_paper/``): accuracy at zeta 0.5
-  and under the attack at eps 0.1, also as a fraction of each seed's own clean accuracy (the paper's measure).
+  (``benchmarks/results_robustness_fsdd_paper{,_e40}/``, ``benchmarks/results_robustness_paper{,_e40,_beta2}/``):
+  accuracy at zeta 0.5 and under the attack at eps 0.1, also as a fraction of each seed's own clean accuracy (the
+  paper's measure).
 
 Usage::
 
@@ -36,8 +37,10 @@ DEMO = ROOT / "benchmarks" / "results_demo"
 ROBUSTNESS = ROOT / "benchmarks" / "results_robustness" / "robustness.json"
 ROBUSTNESS_FSDD = ROOT / "benchmarks" / "results_robustness_fsdd" / "robustness.json"
 # the paper-scale runs, in the README's order (data set label, result file)
-ROBUSTNESS_PAPER_SCALE = (("FSDD", ROOT / "benchmarks" / "results_robustness_fsdd_paper" / "robustness.json"),
-                          ("synth-kws", ROOT / "benchmarks" / "results_robustness_paper" / "robustness.json"))
+ROBUSTNESS_PAPER_SCALE = tuple((label, ROOT / "benchmarks" / folder / "robustness.json") for label, folder in (
+    ("FSDD", "results_robustness_fsdd_paper"), ("FSDD", "results_robustness_fsdd_paper_e40"),
+    ("synth-kws", "results_robustness_paper"), ("synth-kws", "results_robustness_paper_e40"),
+    ("synth-kws", "results_robustness_paper_beta2")))
 KEPT_ZETA, KEPT_EPS = 0.5, 0.1
 
 # README labels of the methods (the paper's names for their hyperparameters).
