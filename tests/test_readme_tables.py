@@ -63,11 +63,21 @@ def test_each_paper_scale_row_reads_back_as_the_benchmark_summary():
 
     body = load_generator().current((ROOT / "README.md").read_text(), "robustness-paper-scale")
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in body.splitlines()[2:]]
-    files = {"FSDD": "results_robustness_fsdd_paper", "synth-kws": "results_robustness_paper"}
-    assert {r[0] for r in rows} == set(files)
+    # (data, seeds x epochs, beta named in the label if not the default) -> the run's folder
+    files = {("FSDD", "3 x 15 ep", None): "results_robustness_fsdd_paper",
+             ("FSDD", "3 x 40 ep", None): "results_robustness_fsdd_paper_e40",
+             ("synth-kws", "3 x 8 ep", None): "results_robustness_paper",
+             ("synth-kws", "3 x 40 ep", None): "results_robustness_paper_e40",
+             ("synth-kws", "3 x 8 ep", "2"): "results_robustness_paper_beta2"}
+    seen = set()
     for row in rows:
-        doc = json.loads((ROOT / "benchmarks" / files[row[0]] / "robustness.json").read_text())
+        beta = row[1].split("(beta ")[1].rstrip(")") if "(beta " in row[1] else None
+        key = (row[0], row[7], None if beta in (None, "0.5") else beta)
+        seen.add(key)
+        doc = json.loads((ROOT / "benchmarks" / files[key] / "robustness.json").read_text())
         method = row[1].replace("*", "").split(" ")[0]
+        hyper = doc["settings"].get("hyperparameters", {}).get(method, {})
+        assert str(hyper.get("beta", 0.5)).rstrip("0").rstrip(".") == (beta or "0.5"), (row, hyper)
         summary = doc["methods"][method]
         clean = summary["nominal_accuracy"]["per_seed"]
         zeta = next(m for m in summary["mismatch"] if m["zeta"] == 0.5)["accuracy"]["per_seed"]
@@ -77,3 +87,4 @@ def test_each_paper_scale_row_reads_back_as_the_benchmark_summary():
             mean, std = (float(x) for x in cell.split(" +- "))
             assert mean == pytest.approx(100 * statistics.fmean(values), abs=0.051), (row, cell)
             assert std == pytest.approx(100 * statistics.stdev(values), abs=0.051), (row, cell)
+    assert seen == set(files)
