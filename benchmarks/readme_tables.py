@@ -47,6 +47,16 @@ KEPT_ZETA, KEPT_EPS = 0.5, 0.1
 LABELS = {"noise": "noise (eta 0.3)", "dropout": "dropout (p 0.3)", "adversarial": "**adversarial** (beta 0.5)",
           "fn-adversarial": "fn-adversarial (eta 0.3 + beta)", "adversarial-warm": "adversarial-warm (3 steps)"}
 ZETAS = (0.3, 0.5, 0.7)
+
+
+def method_label(method: str, settings: dict[str, Any]) -> str:
+    """The README label of ``method`` in a run: its fields set by ``--hyper`` where the run set any (the default
+    label would name the default value), else :data:`LABELS`'."""
+    hyper = settings.get("hyperparameters", {}).get(method)
+    if not hyper:
+        return LABELS.get(method, method)
+    values = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in hyper.items())
+    return f"**{method}** ({values})"
 EPS = (0.05, 0.1)
 
 
@@ -103,7 +113,7 @@ def robustness_table(doc: dict[str, Any]) -> str:
 
     rows = []
     for m in methods:
-        row = [LABELS.get(m, m), _pct(summary[m]["nominal_accuracy"])]
+        row = [method_label(m, doc["settings"]), _pct(summary[m]["nominal_accuracy"])]
         for z in ZETAS:
             row.append(cell(f"random zeta {z:g}", m, _pct(at(summary[m]["mismatch"], "zeta", z)["accuracy"])))
         for e in EPS:
@@ -134,10 +144,7 @@ def kept_table(docs: list[tuple[str, dict[str, Any]]]) -> str:
                 return _pct({"mean": statistics.fmean(values),
                              "std": statistics.stdev(values) if len(values) > 1 else 0.0})
 
-            hyper = doc["settings"].get("hyperparameters", {}).get(method)
-            name = (f"**{method}** ({', '.join(f'{k} {v:g}' if isinstance(v, float) else f'{k} {v}' for k, v in hyper.items())})"
-                    if hyper else LABELS.get(method, method))
-            rows.append([label, name, stat(clean), stat(zeta),
+            rows.append([label, method_label(method, doc["settings"]), stat(clean), stat(zeta),
                          stat([z / c for z, c in zip(zeta, clean)]), stat(eps),
                          stat([e / c for e, c in zip(eps, clean)]),
                          f"{len(units)} x {doc['settings']['epochs']} ep", f"{doc['settings']['n_test']}"])

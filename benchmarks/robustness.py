@@ -154,7 +154,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", type=_names, default=METHODS, help="comma-separated methods (default: all nine)")
     p.add_argument("--hyper", type=_hyper, action="append", default=[], metavar="METHOD.FIELD=VALUE",
                    help="a method's hyperparameter instead of its default (repeatable), e.g. adversarial.beta=2; "
-                        "part of the units' identity, and shown in the tables' method labels")
+                        "part of the units' identity, and named in the report's settings line")
     p.add_argument("--seeds", type=int, default=None, help="number of training seeds 0..N-1 (default 3)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden neurons (default: the preset's)")
@@ -174,8 +174,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per unit (1 avoids oversubscription)")
     p.add_argument("--compile", action="store_true",
-                   help="train through torch.compile (fit(compile=True)): about twice as fast per adversarial step "
-                        "after a compilation of a minute or more; results differ from eager by rounding")
+                   help="train through torch.compile (fit(compile=True)); results differ from eager by rounding. "
+                        "Measured on the paper-speech network: 1.17x per adversarial epoch after ~22 s of "
+                        "compilation (benchmarks/README.md), so it pays only on long runs")
     return p
 
 

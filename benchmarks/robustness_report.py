@@ -90,11 +90,14 @@ def markdown(summary: dict[str, Any], timing: dict[str, Any], settings: dict[str
     zetas = [m["zeta"] for m in first["mismatch"]]
     eps = [a["eps"] for a in first["attack"]]
     profiles = list(first["devices"])
+    # hyperparameters set by --hyper (the tables name methods only)
+    hyper = "".join(f"{m} with {', '.join(f'{k} = {v}' for k, v in h.items())}; "
+                    for m, h in settings.get("hyperparameters", {}).items())
     lines = [
         "# Robustness benchmark", "",
         f"Command: `{command}`", "",
         f"Data `{settings['data']}`, preset `{settings['preset']}`: {settings['architecture']}; "
-        f"{settings['epochs']} epochs, best-validation checkpoint, seeds {settings['seeds']}; "
+        f"{settings['epochs']} epochs, best-validation checkpoint, seeds {settings['seeds']}; {hyper}"
         f"random mismatch: {settings['draws']} chips per zeta on weights and biases; attack: cross-entropy PGA, "
         f"{settings['attack_steps']} steps, min over {settings['attack_repeats']} starts; device profiles: "
         f"{settings['chips']} chips each. Accuracies in % on the test split ({settings['n_test']} samples); "

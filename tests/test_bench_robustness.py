@@ -200,6 +200,7 @@ def test_a_methods_hyperparameter_reaches_its_training_and_its_units_identity(be
     assert unit["train"]["method"]["hyperparameters"]["beta"] == 0.25  # what the trained method said it was
     doc = json.loads((out / "robustness.json").read_text())
     assert doc["settings"]["hyperparameters"] == {"adversarial": {"beta": 0.25}}
+    assert "adversarial with beta = 0.25;" in (out / "robustness.md").read_text()
     # the same folder with the default beta is another experiment: refused, naming the field that differs
     assert bench.main([*TINY, "--methods", "adversarial", "--out", str(out)]) == 2
     assert "computed with other settings (hyperparameters)" in capsys.readouterr().err
