@@ -39,10 +39,11 @@ def training_facts(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     hyper = method.get("hyperparameters", method)
     if isinstance(hyper, Mapping) and hyper.get("families") is not None:
         facts["families"] = list(hyper["families"])
-    device = (hyper.get("device") if isinstance(hyper, Mapping) else None) or (metadata.get("training") or {}).get("device")
+    trained = metadata.get("training") or {}
+    device = (hyper.get("device") if isinstance(hyper, Mapping) else None) or trained.get("device")
     if device is not None:
         facts["device"] = device
-    seed = (metadata.get("training") or {}).get("seed")
+    seed = trained.get("seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
         facts["seed"] = seed
     if history:
