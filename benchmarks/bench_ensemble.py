@@ -21,10 +21,9 @@ noise, so every path evaluates exactly the same chips). Every path runs through
 - ``vmapped``: the same network as a subclass, which ``evaluate_ensemble`` runs through the generic path for
   foreign modules, chunk 16, batch 256; its loop is ``looped`` (the same ``functional_forward`` a foreign
   module's loop runs). On batches above ``VMAP_MAX_BATCH`` (96) samples the generic path runs the chips one
-  by one (measured faster than ``vmap`` there), so at 256 this is that loop plus the ``vmap`` probe; on
-  ``N`` > 1 threads the chunk's chips are split into ``N`` contiguous groups run in ``N`` Python threads of
-  one intra-op thread each, each on its own deep copy of the module (``_split_chips`` in
-  :mod:`robust_snn.devices.ensemble`), where the loop uses torch's ``N`` intra-op threads;
+  by one (measured faster than ``vmap`` there), so at 256 this is that loop plus the ``vmap`` probe, on
+  torch's ``N`` intra-op threads like the loop (worker threads for its chips were tried and removed: see
+  benchmarks/README.md);
 - ``vmapped_batch64``: the generic path at batch 64, where it runs ``torch.func.vmap`` over
   ``functional_forward`` (in slices of ``VMAP_ROWS`` chip-samples), chunk 16 (threads as ``vmapped``);
 - ``foreign_rockpool_looped_one_chunk`` and ``foreign_rockpool_generic``: a real foreign module, the same
@@ -33,8 +32,7 @@ noise, so every path evaluates exactly the same chips). Every path runs through
   compiled). Its best loop is ``vectorise=False`` with every chip in one chunk and the full batch (the
   faster loop form for our network; Rockpool's slower loop is too slow to time on every run); its generic
   path is ``evaluate_ensemble``'s default (chunk 16, batch 256): ``vmap`` cannot trace Rockpool's
-  ``LIFTorch`` (it reads tensor storage), so the generic path runs its chips one by one, in ``N`` Python
-  threads as above. Rockpool names and lays out its parameters differently, so its chips are other draws
+  ``LIFTorch`` (it reads tensor storage), so the generic path runs its chips one by one. Rockpool names and lays out its parameters differently, so its chips are other draws
   than ours: its accuracies are checked against its own loop's.
 
 Each thread count in ``--threads`` (default ``2,1``) is measured in turn; within one, the contenders run
@@ -53,7 +51,7 @@ could pay. With more than one thread count, ``vectorised_vs_best_loop_any_thread
 ``vmapped_vs_best_loop_any_threads`` and ``foreign_rockpool_vs_best_loop_any_threads``: the fastest loop at any
 measured thread count / the contender's fastest (the honest figure on a busy machine, where the loop's
 intra-op threads collapse); with thread counts 1 and 2, ``vmapped_2t_vs_1t`` and ``foreign_rockpool_2t_vs_1t``:
-the generic path on one thread / on two (what its second thread gains).
+the generic path on one thread / on two (what its second intra-op thread gains).
 
 A contender whose warm-up run takes over ``--max-repeat-s`` seconds (default 20: a loop whose intra-op threads
 collapsed on a busy machine takes minutes) is timed once, by its warm-up run, and the script says which.

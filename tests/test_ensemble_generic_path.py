@@ -47,7 +47,7 @@ def rockpool() -> torch.nn.Module:
 
 
 def snntorch_net() -> torch.nn.Module:
-    """A foreign module whose neurons keep hidden state in attributes: each worker's copy keeps its own."""
+    """A foreign module whose neurons keep hidden state in attributes (snntorch's ``Leaky``)."""
     snn = pytest.importorskip("snntorch")
 
     class SnnTorchNet(torch.nn.Module):
