@@ -11,21 +11,32 @@ anchor says where we stand, not a like-for-like race.
 Contenders, measured round-robin in one process (median of ``--repeats``):
 
 - ``ours``: :class:`robust_snn.core.LIFLayer` (its weight is the Linear; the fused scan with its hand-written
-  backward), eager;
-- ``ours_compiled``: the same through :func:`robust_snn.core.compile_model` (``--compile``; CUDA compiles
-  need Triton);
+  backward), eager. On CUDA the scan is the two Triton kernels of :mod:`robust_snn.core.lif_scan_triton`
+  (the whole time loop in one launch each way);
+- ``ours_loop`` (CUDA only): the same layer with those kernels switched off, i.e. the eager scan's per-step
+  loop launching its element-wise kernels on the GPU: what the kernels gain;
+- ``ours_compiled``: the same through :func:`robust_snn.core.compile_model` with ``unroll=False`` (the scan as
+  the custom op ``robust_snn::lif_scan``; ``--compile``; CUDA compiles need Triton);
 - ``snntorch_Leaky``: ``nn.Linear`` + ``snntorch.Leaky`` stepped over time, as the benchmark wrote it;
 - ``rockpool_LIFTorch``: ``LinearTorch`` + ``LIFTorch``.
+
+Matrix products: in float32 PyTorch's CUDA matmuls run in full float32 by default; ``--matmul tf32`` (or
+``both``, the CUDA default) lets them use TF32 tensor cores (``torch.backends.cuda.matmul.allow_tf32``), for
+every contender alike, and names those figures ``*_tf32_*``. The published fp32 anchors used TF32: Spyx
+fp32's 76 ms at 16k is 12.9 TFLOP of matrix products (forward and two backward, 16 x 500 x 16,384^2 x 2 x 3)
+at 170 TFLOP/s, beyond any GPU's plain float32 rate, so the like-for-like anchor comparison is the TF32 one.
 
 Agreement: on CUDA, ``ours`` runs on the CPU too, with the same weights and input; ``cuda_cpu_spike_agreement``
 is the fraction of equal output spikes, ``cuda_cpu_grad_rel_err`` the relative error of the weight gradient
 (BLAS rounds differently on the two, so a spike can flip near threshold; expect agreement > 0.99).
 
 Ratios: ``ours_vs_snntorch``, ``ours_vs_rockpool`` (lower is better) per size; on CUDA also
-``ours_vs_spyx_fp32_anchor`` (target at 4k: <= 1). On CPU (``--quick``: n = 512 and 1,024, T = 100) the
-anchors are not comparable and are left out.
+``kernels_vs_loop`` (``ours`` / ``ours_loop``) and ``ours_vs_spyx_fp32_anchor`` (the best of ours and
+ours_compiled; target at 4k: <= 1). On CPU (``--quick``: n = 512 and 1,024, T = 100) the anchors are not
+comparable and are left out.
 
-Usage: ``python benchmarks/bench_gpu.py [--quick] [--device auto|cpu|cuda] [--json FILE|-] [--repeats N]``
+Usage: ``python benchmarks/bench_gpu.py [--quick] [--device auto|cpu|cuda] [--matmul fp32|tf32|both]
+[--compile] [--json FILE|-] [--repeats N]``
 """
 
 from __future__ import annotations
@@ -58,7 +69,23 @@ def ours(n: int, device: torch.device, compiled: bool = False) -> tuple[nn.Modul
     layer = LIFLayer(n, n, dt=DT, tau_mem=TAU_MEM, tau_syn=TAU_SYN, generator=torch.Generator().manual_seed(0))
     set_trainable(layer, ("weights", "biases"))
     layer = layer.to(device)
-    return layer, (compile_model(layer) if compiled else layer)
+    return layer, (compile_model(layer, unroll=False) if compiled else layer)
+
+
+def ours_loop(n: int, device: torch.device) -> tuple[nn.Module, Callable]:
+    """Our layer with the Triton kernels switched off: the eager scan's per-step loop on the GPU."""
+    from robust_snn.core import lif_scan
+
+    layer, _ = ours(n, device)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        lif_scan.use_triton_kernels = False
+        try:
+            return layer(x)
+        finally:
+            lif_scan.use_triton_kernels = True
+
+    return layer, forward
 
 
 def snntorch_leaky(n: int, device: torch.device) -> tuple[nn.Module, Callable]:
@@ -113,17 +140,74 @@ def step_of(forward: Callable, x: torch.Tensor, module: nn.Module) -> Callable[[
 
 
 def agreement(n: int, steps: int, device: torch.device) -> dict[str, float]:
-    """Our layer on ``device`` and on the CPU, same weights and input: equal spikes, weight-gradient error."""
+    """Our layer on the CPU, on ``device`` (Triton kernels) and on ``device`` again and with the kernels off
+    (the per-step loop), same weights and input: the fraction of equal spikes and the weight gradient's
+    relative error against the CPU and against the loop, and whether a repeat on the device is bit-identical."""
+    from robust_snn.core import lif_scan
+
     x = torch.randn(BATCH, steps, n, generator=torch.Generator().manual_seed(1)) * 2
-    results = []
-    for dev in (torch.device("cpu"), device):
+    results = {}
+    for name, dev, kernels in (("cpu", torch.device("cpu"), True), ("device", device, True),
+                               ("repeat", device, True), ("loop", device, False)):
         layer, _ = ours(n, dev)
-        spikes = layer(x.to(dev))
-        spikes.sum().backward()
-        results.append((spikes.cpu(), layer.weight.grad.cpu()))
-    (s_cpu, g_cpu), (s_dev, g_dev) = results
-    return {"cuda_cpu_spike_agreement": float((s_cpu == s_dev).float().mean()),
-            "cuda_cpu_grad_rel_err": float((g_cpu - g_dev).norm() / g_cpu.norm().clamp_min(1e-12))}
+        lif_scan.use_triton_kernels = kernels
+        try:
+            spikes = layer(x.to(dev))
+            spikes.sum().backward()
+        finally:
+            lif_scan.use_triton_kernels = True
+        results[name] = (spikes.cpu(), layer.weight.grad.cpu())
+
+    def compare(a: str, b: str) -> tuple[float, float]:
+        (s_a, g_a), (s_b, g_b) = results[a], results[b]
+        return float((s_a == s_b).float().mean()), float((g_a - g_b).norm() / g_a.norm().clamp_min(1e-12))
+
+    out = {}
+    out["cuda_cpu_spike_agreement"], out["cuda_cpu_grad_rel_err"] = compare("cpu", "device")
+    out["kernels_loop_spike_agreement"], out["kernels_loop_grad_rel_err"] = compare("loop", "device")
+    out["cuda_repeat_bit_identical"] = float(all(torch.equal(a, b) for a, b in zip(results["device"],
+                                                                                 results["repeat"])))
+    return out
+
+
+def measure(n: int, steps: int, device: torch.device, args: argparse.Namespace, tag: str,
+            ms: dict[str, float], ratios: dict[str, float]) -> None:
+    """Time every contender at ``n`` neurons round-robin; add ``NAME_{tag}`` ms and the ratios."""
+    x = (torch.randn(BATCH, steps, n, generator=torch.Generator().manual_seed(0)) * 2).to(device)
+    contenders = {"ours": ours(n, device)}
+    if device.type == "cuda":
+        contenders["ours_loop"] = ours_loop(n, device)
+    if args.compile:
+        contenders["ours_compiled"] = ours(n, device, compiled=True)
+    contenders["snntorch_Leaky"] = snntorch_leaky(n, device)
+    try:
+        contenders["rockpool_LIFTorch"] = rockpool_lif(n, device)
+    except ImportError as exc:
+        print(f"Rockpool skipped ({exc})", file=sys.stderr)
+    steps_of = {name: step_of(fwd, x, module) for name, (module, fwd) in contenders.items()}
+    for name, step in steps_of.items():  # warm-up (and compilation)
+        start = time.perf_counter()
+        step()
+        print(f"  warm-up {name}_{tag}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    times: dict[str, list[float]] = {name: [] for name in steps_of}
+    for _ in range(args.repeats):
+        for name, step in steps_of.items():
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    for name, values in times.items():
+        ms[f"{name}_{tag}"] = statistics.median(values)
+    ratios[f"ours_vs_snntorch_{tag}"] = ms[f"ours_{tag}"] / ms[f"snntorch_Leaky_{tag}"]
+    if f"rockpool_LIFTorch_{tag}" in ms:
+        ratios[f"ours_vs_rockpool_{tag}"] = ms[f"ours_{tag}"] / ms[f"rockpool_LIFTorch_{tag}"]
+    if f"ours_loop_{tag}" in ms:
+        ratios[f"kernels_vs_loop_{tag}"] = ms[f"ours_{tag}"] / ms[f"ours_loop_{tag}"]
+    if device.type == "cuda" and n in NEURONS and steps == STEPS:
+        best = min(ms[f"ours_{tag}"], ms.get(f"ours_compiled_{tag}", float("inf")))
+        ratios[f"ours_vs_spyx_fp32_anchor_{tag}"] = best / ANCHORS["spyx_fp32"][NEURONS.index(n)]
+    del contenders, steps_of, x
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="also time ours through compile_model")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--matmul", choices=("fp32", "tf32", "both"), default=None,
+                        help="float32 matmul precision on CUDA (default: both, TF32 figures named *_tf32_*)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.threads:
@@ -148,40 +234,19 @@ def main(argv: list[str] | None = None) -> int:
                                                                           else list(NEURONS))
     steps = args.steps or (100 if args.quick else STEPS)
 
+    precisions = (["fp32", "tf32"] if (args.matmul or "both") == "both" else [args.matmul]) \
+        if device.type == "cuda" else ["fp32"]
     ms: dict[str, float] = {}
     ratios: dict[str, float] = {}
-    for n in sizes:
-        x = (torch.randn(BATCH, steps, n, generator=torch.Generator().manual_seed(0)) * 2).to(device)
-        contenders = {"ours": ours(n, device)}
-        if args.compile:
-            contenders["ours_compiled"] = ours(n, device, compiled=True)
-        contenders["snntorch_Leaky"] = snntorch_leaky(n, device)
-        try:
-            contenders["rockpool_LIFTorch"] = rockpool_lif(n, device)
-        except ImportError as exc:
-            print(f"Rockpool skipped ({exc})", file=sys.stderr)
-        steps_of = {name: step_of(fwd, x, module) for name, (module, fwd) in contenders.items()}
-        for step in steps_of.values():  # warm-up (and compilation)
-            step()
-        times: dict[str, list[float]] = {name: [] for name in steps_of}
-        for _ in range(args.repeats):
-            for name, step in steps_of.items():
-                start = time.perf_counter()
-                step()
-                times[name].append((time.perf_counter() - start) * 1e3)
-        for name, values in times.items():
-            ms[f"{name}_{n}"] = statistics.median(values)
-        ratios[f"ours_vs_snntorch_{n}"] = ms[f"ours_{n}"] / ms[f"snntorch_Leaky_{n}"]
-        if f"rockpool_LIFTorch_{n}" in ms:
-            ratios[f"ours_vs_rockpool_{n}"] = ms[f"ours_{n}"] / ms[f"rockpool_LIFTorch_{n}"]
-        if device.type == "cuda" and n in NEURONS and steps == STEPS:
-            best = min(ms[f"ours_{n}"], ms.get(f"ours_compiled_{n}", float("inf")))
-            ratios[f"ours_vs_spyx_fp32_anchor_{n}"] = best / ANCHORS["spyx_fp32"][NEURONS.index(n)]
-        del contenders, steps_of, x
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    if device.type == "cuda":
+    if device.type == "cuda":  # first: a kernel that computes the wrong thing fails here, before any timing
         ratios.update(agreement(min(sizes), min(steps, 100), device))
+        print("  agreement: " + ", ".join(f"{k} {v:.6g}" for k, v in ratios.items()), file=sys.stderr, flush=True)
+    for n in sizes:
+        for precision in precisions:
+            torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+            tag = f"tf32_{n}" if precision == "tf32" else f"{n}"
+            measure(n, steps, device, args, tag, ms, ratios)
+    torch.backends.cuda.matmul.allow_tf32 = False
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"Linear + LIF, batch {BATCH}, T {steps}, forward + backward, {name}, median of {args.repeats}")

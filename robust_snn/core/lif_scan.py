@@ -90,12 +90,31 @@ class _StepStore:
         return [_stack_time(values) if k in self.keep else None for k, values in enumerate(self.lists)]
 
 
+def _kernels_for(drive, w_rec, rho, *per_neuron):  # noqa: ANN001, ANN202
+    """:mod:`robust_snn.core.lif_scan_triton` where its GPU kernels take this call (a CUDA tensor, no
+    recurrence, no adaptation, Triton installed), else None: the loop below. Imported only for CUDA tensors."""
+    if not (drive.is_cuda and w_rec is None and rho is None and use_triton_kernels):
+        return None
+    try:
+        from . import lif_scan_triton
+    except ImportError:  # no Triton (CPU builds of PyTorch do not ship it): the loop runs on the GPU too
+        return None
+    return lif_scan_triton if lif_scan_triton.applies(drive, w_rec, rho, *per_neuron) else None
+
+
+#: Whether CUDA tensors may take the Triton kernels (False: the loop, e.g. to time or check one against the other).
+use_triton_kernels = True
+
+
 def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces):  # noqa: ANN001, ANN202
     """The forward loop: :func:`~robust_snn.core.lif_step.lif_step` over time, without autograd recording.
 
     With ``keep_traces=False`` only spikes are kept (inference: no backward pass will need the membrane and
     current traces, and writing them out is a third of an ensemble's time)."""
     adaptive = rho is not None
+    kernels = _kernels_for(drive, w_rec, rho, bias, alpha, beta, threshold)
+    if kernels is not None:
+        return (*kernels.forward(drive, bias, alpha, beta, threshold, keep_traces), None)
     params = LIFParams(alpha, beta, threshold, w_rec, rho, kappa)
     state = initial_state(bias, (drive.shape[0],), adaptive)
     store = _StepStore(drive, 4 if adaptive else 3, (0, 1, 2, 3) if keep_traces else (0,))
@@ -152,6 +171,13 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
         theta = threshold.expand_as(spikes)
     v_pre = torch.addcmul(vmem, spikes, theta)
     surrogate = shape(v_pre - theta, scale)  # H'(V_t - theta_t), all steps at once
+    kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold)
+    if kernels is not None:
+        g_drive, sum_alpha, sum_beta, sum_theta = kernels.backward(
+            g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, bias, alpha, beta, threshold)
+        return (g_drive if need[0] else None, (beta * g_drive[:, 0]).sum(0) if need[1] else None,
+                sum_alpha.sum(0) if need[2] else None, sum_beta.sum(0) if need[3] else None,
+                sum_theta.sum(0) if need[4] else None, None, None, None)
 
     if g_spikes is None:
         g_spikes = torch.zeros_like(spikes)
