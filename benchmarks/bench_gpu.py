@@ -30,6 +30,11 @@ Agreement: on CUDA, ``ours`` runs on the CPU too, with the same weights and inpu
 is the fraction of equal output spikes, ``cuda_cpu_grad_rel_err`` the relative error of the weight gradient
 (BLAS rounds differently on the two, so a spike can flip near threshold; expect agreement > 0.99).
 
+On CUDA, first, the paper's speech layer (40 -> 256 recurrent adaptive LIF, batch 100, T 100, every parameter
+trained): ``paper_layer_kernels`` and ``paper_layer_loop`` ms (the recurrent kernels against the per-step
+loop, ``paper_layer_kernels_vs_loop``), its spike agreement with the CPU and the largest relative error of a
+parameter gradient against the CPU (``paper_layer_cuda_cpu_*``).
+
 Ratios: ``ours_vs_snntorch``, ``ours_vs_rockpool`` (lower is better) per size; on CUDA also
 ``kernels_vs_loop`` (``ours`` / ``ours_loop``) and ``ours_vs_spyx_fp32_anchor`` (the best of ours and
 ours_compiled; target at 4k: <= 1). On CPU (``--quick``: n = 512 and 1,024, T = 100) the anchors are not
@@ -170,6 +175,52 @@ def agreement(n: int, steps: int, device: torch.device) -> dict[str, float]:
     return out
 
 
+def paper_layer(device: torch.device, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The paper's speech layer (40 -> 256 recurrent adaptive LIF, batch 100, T 100; every parameter trained):
+    forward + backward with the Triton kernels and with the per-step loop on ``device``, and its agreement with
+    the CPU (spikes; relative error of every parameter's gradient, the largest)."""
+    from robust_snn.core import LIFLayer, lif_scan, set_trainable
+
+    def build(dev: torch.device) -> LIFLayer:
+        layer = LIFLayer(40, 256, dt=1e-2, tau_mem=0.2, recurrent=True, adaptive=True, tau_adapt=0.98,
+                         generator=torch.Generator().manual_seed(0))
+        set_trainable(layer, ("weights", "biases", "taus", "thresholds", "adaptation"))
+        return layer.to(dev)
+
+    x = torch.randn(100, 100, 40, generator=torch.Generator().manual_seed(2)) * 2
+    results = {}
+    for name, dev, kernels in (("cpu", torch.device("cpu"), True), ("kernels", device, True),
+                               ("loop", device, False)):
+        layer, xd = build(dev), x.to(dev)
+        sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+        def step() -> torch.Tensor:
+            layer.zero_grad(set_to_none=True)
+            spikes = layer(xd)
+            spikes.sum().backward()
+            sync()
+            return spikes
+
+        lif_scan.use_triton_kernels = kernels
+        try:
+            spikes = step()
+            times = []
+            for _ in range(repeats if name != "cpu" else 0):  # the CPU run is the reference, not a contender
+                start = time.perf_counter()
+                step()
+                times.append((time.perf_counter() - start) * 1e3)
+        finally:
+            lif_scan.use_triton_kernels = True
+        results[name] = (spikes.cpu(), {k: p.grad.cpu() for k, p in layer.named_parameters()}, times)
+    ms = {f"paper_layer_{k}": statistics.median(results[k][2]) for k in ("kernels", "loop")}
+    (s_cpu, g_cpu, _), (s_dev, g_dev, _) = results["cpu"], results["kernels"]
+    ratios = {"paper_layer_kernels_vs_loop": ms["paper_layer_kernels"] / ms["paper_layer_loop"],
+              "paper_layer_cuda_cpu_spike_agreement": float((s_cpu == s_dev).float().mean()),
+              "paper_layer_cuda_cpu_max_grad_rel_err": max(
+                  float((g_cpu[k] - g_dev[k]).norm() / g_cpu[k].norm().clamp_min(1e-12)) for k in g_cpu)}
+    return ms, ratios
+
+
 def measure(n: int, steps: int, device: torch.device, args: argparse.Namespace, tag: str,
             ms: dict[str, float], ratios: dict[str, float]) -> None:
     """Time every contender at ``n`` neurons round-robin; add ``NAME_{tag}`` ms and the ratios."""
@@ -241,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":  # first: a kernel that computes the wrong thing fails here, before any timing
         ratios.update(agreement(min(sizes), min(steps, 100), device))
         print("  agreement: " + ", ".join(f"{k} {v:.6g}" for k, v in ratios.items()), file=sys.stderr, flush=True)
+        paper_ms, paper_ratios = paper_layer(device, args.repeats)
+        ms.update(paper_ms)
+        ratios.update(paper_ratios)
+        print("  paper layer: " + ", ".join(f"{k} {v:.6g}" for k, v in {**paper_ms, **paper_ratios}.items()),
+              file=sys.stderr, flush=True)
     for n in sizes:
         for precision in precisions:
             torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lent-GPU session's checks, as one prepared script (the device tool's machine starts bare and is lent for
 # minutes): bench_gpu.py at full size, then the --accelerator cuda plumbing end to end (train twice with one
-# seed and compare, evaluate, attack, demo --quick), and one paper-scale adversarial epoch; ACC=cpu runs
+# seed and compare, evaluate, attack, demo --quick) and one paper-scale adversarial epoch (ACC=cpu runs
 # those on the CPU). Writes logs and JSON under $OUT (default ./gpu-out). Needs the wheels of
 # what the machine's image lacks in .whl/ (see benchmarks/README.md, "GPU benchmark").
 set -u

@@ -37,6 +37,7 @@ import torch
 
 from .lif_step import LIFParams, LIFStepState, StepBuffers, initial_state, lif_step
 from .surrogates import _SHAPES
+from .trace_layout import time_major_like
 
 Shape = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -70,9 +71,8 @@ class _StepStore:
         self.keep = tuple(k for k in keep if k < n_outputs)
         steps = drive.shape[1]
         if self.direct:
-            shape = (steps, drive.shape[0], drive.shape[2])
-            self.buffers = [drive.new_empty(shape) if k in keep else None for k in range(n_outputs)]
-            views = [b.unbind(0) if b is not None else (None,) * steps for b in self.buffers]
+            self.buffers = [time_major_like(drive) if k in keep else None for k in range(n_outputs)]
+            views = [b.unbind(1) if b is not None else (None,) * steps for b in self.buffers]
             views += [(None,) * steps] * (4 - n_outputs)
             self.steps = [StepBuffers(s=s, v=v, u=u, a=a) for s, v, u, a in zip(*views)]
         else:
@@ -86,14 +86,14 @@ class _StepStore:
 
     def result(self) -> list[torch.Tensor | None]:
         if self.direct:
-            return [b.transpose(0, 1) if b is not None else None for b in self.buffers]
+            return self.buffers
         return [_stack_time(values) if k in self.keep else None for k, values in enumerate(self.lists)]
 
 
 def _kernels_for(drive, w_rec, rho, *per_neuron):  # noqa: ANN001, ANN202
-    """:mod:`robust_snn.core.lif_scan_triton` where its GPU kernels take this call (a CUDA tensor, no
-    recurrence, no adaptation, Triton installed), else None: the loop below. Imported only for CUDA tensors."""
-    if not (drive.is_cuda and w_rec is None and rho is None and use_triton_kernels):
+    """:mod:`robust_snn.core.lif_scan_triton` where its GPU kernels take this call (a CUDA tensor that is not
+    vmapped, Triton installed; see its ``applies``), else None: the loop below. Imported only for CUDA tensors."""
+    if not (drive.is_cuda and use_triton_kernels):
         return None
     try:
         from . import lif_scan_triton
@@ -112,9 +112,9 @@ def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces):  
     With ``keep_traces=False`` only spikes are kept (inference: no backward pass will need the membrane and
     current traces, and writing them out is a third of an ensemble's time)."""
     adaptive = rho is not None
-    kernels = _kernels_for(drive, w_rec, rho, bias, alpha, beta, threshold)
+    kernels = _kernels_for(drive, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
     if kernels is not None:
-        return (*kernels.forward(drive, bias, alpha, beta, threshold, keep_traces), None)
+        return kernels.forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces)
     params = LIFParams(alpha, beta, threshold, w_rec, rho, kappa)
     state = initial_state(bias, (drive.shape[0],), adaptive)
     store = _StepStore(drive, 4 if adaptive else 3, (0, 1, 2, 3) if keep_traces else (0,))
@@ -157,6 +157,13 @@ class LIFScan(torch.autograd.Function):
                            ctx.scale), None, None)
 
 
+def _recurrent_weight_grad(spikes: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
+    """dLoss/dW_r = sum over rows and steps of ``S_{t-1}^T gU_t`` (``d_t`` holds ``S_{t-1} W_r``; ``gd = gU``)."""
+    n = spikes.shape[2]
+    s_prev = _shift(spikes, torch.zeros_like(spikes[:, :1]))
+    return s_prev.reshape(-1, n).t() @ g_u.reshape(-1, n)
+
+
 def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt,  # noqa: ANN001, ANN202, E501
               need, shape, scale):
     """The adjoint recursion (module docstring): gradients of the 8 tensor inputs of :class:`LIFScan`, ``None``
@@ -171,13 +178,15 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
         theta = threshold.expand_as(spikes)
     v_pre = torch.addcmul(vmem, spikes, theta)
     surrogate = shape(v_pre - theta, scale)  # H'(V_t - theta_t), all steps at once
-    kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold)
+    kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
     if kernels is not None:
-        g_drive, sum_alpha, sum_beta, sum_theta = kernels.backward(
-            g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, bias, alpha, beta, threshold)
+        g_drive, sums = kernels.backward(g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, adapt, bias, alpha,
+                                         beta, threshold, w_rec, rho, kappa)
+        totals = sums.sum(1)  # over the batch: alpha, beta, threshold, rho, kappa
         return (g_drive if need[0] else None, (beta * g_drive[:, 0]).sum(0) if need[1] else None,
-                sum_alpha.sum(0) if need[2] else None, sum_beta.sum(0) if need[3] else None,
-                sum_theta.sum(0) if need[4] else None, None, None, None)
+                totals[0] if need[2] else None, totals[1] if need[3] else None, totals[2] if need[4] else None,
+                _recurrent_weight_grad(spikes, g_drive) if need[5] else None,
+                totals[3] if need[6] else None, totals[4] if need[7] else None)
 
     if g_spikes is None:
         g_spikes = torch.zeros_like(spikes)
@@ -225,8 +234,7 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
         g_thr = g_theta_all.sum((0, 1)) if need[4] else None
         g_kappa = (g_theta_all * adapt_prev).sum((0, 1)) if need[7] else None
     if need[5]:
-        s_prev = _shift(spikes, zeros[:, None])
-        g_w = s_prev.reshape(-1, n).t() @ g_u_all.reshape(-1, n)
+        g_w = _recurrent_weight_grad(spikes, g_u_all)
     if need[6]:
         g_rho = (_stack_time(g_as) * adapt_prev).sum((0, 1))
     return g_drive, g_bias, g_alpha, g_beta, g_thr, g_w, g_rho, g_kappa
@@ -246,11 +254,6 @@ _compiling = torch.compiler.is_compiling
 _SURROGATE_NAMES = {fn: name for name, (fn, _) in _SHAPES.items()}
 
 
-def _traces_like(drive: torch.Tensor) -> torch.Tensor:
-    """An empty ``(batch, time, n)`` trace laid out as :class:`_StepStore` returns it (a view of time-major)."""
-    return drive.new_empty(drive.shape[1], drive.shape[0], drive.shape[2]).transpose(0, 1)
-
-
 @torch.library.custom_op("robust_snn::lif_scan", mutates_args=())
 def lif_scan_op(
     drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
@@ -265,8 +268,8 @@ def lif_scan_op(
 
 @lif_scan_op.register_fake
 def _lif_scan_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale):  # noqa: ANN001, ANN202
-    adapt = _traces_like(drive) if rho is not None else drive.new_zeros(0)
-    return _traces_like(drive), _traces_like(drive), _traces_like(drive), adapt
+    adapt = time_major_like(drive) if rho is not None else drive.new_zeros(0)
+    return time_major_like(drive), time_major_like(drive), time_major_like(drive), adapt
 
 
 @torch.library.custom_op("robust_snn::lif_scan_backward", mutates_args=())
@@ -290,7 +293,7 @@ def _lif_scan_backward_fake(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold,
                             spikes, vmem, u, adapt, needs, surrogate, scale):
     n = spikes.shape[2]
     shapes = [None, (n,), (n,), (n,), (n,), (n, n), (n,), (n,)]
-    out = [_traces_like(spikes) if needs[0] else spikes.new_zeros(0)]
+    out = [time_major_like(spikes) if needs[0] else spikes.new_zeros(0)]
     for k in range(1, 8):
         out.append(spikes.new_empty(shapes[k]) if needs[k] else spikes.new_zeros(0))
     return out
@@ -325,7 +328,7 @@ def lif_spikes_op(
 
 @lif_spikes_op.register_fake
 def _lif_spikes_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa):  # noqa: ANN001, ANN202
-    return _traces_like(drive)
+    return time_major_like(drive)
 
 
 def lif_spikes(drive, bias, alpha, beta, threshold, w_rec, rho, kappa) -> torch.Tensor:  # noqa: ANN001

@@ -44,10 +44,8 @@ def kernels(monkeypatch):
     monkeypatch.setattr(module, "forward", counted("forward"))
     monkeypatch.setattr(module, "backward", counted("backward"))
 
-    def route(drive, w_rec, rho, *per_neuron):
-        if w_rec is None and rho is None and all(p.numel() == drive.shape[2] for p in per_neuron):
-            return module
-        return None
+    def route(drive, w_rec, rho, *per_neuron):  # the dispatch's rule, without its "on CUDA"
+        return module if module.fits(drive, w_rec, rho, *per_neuron) else None
 
     monkeypatch.setattr(scan_module, "_kernels_for", route)
     yield module, calls
@@ -65,19 +63,30 @@ def pair(n_out=37, **kw):
         layer.log_tau_mem.add_(0.3 * torch.randn(n_out))
         layer.log_tau_syn.add_(0.2 * torch.randn(n_out))
         layer.log_threshold.add_(0.2 * torch.randn(n_out))
-    set_trainable(layer, ("weights", "biases", "taus", "thresholds"))
+    set_trainable(layer, ("weights", "biases", "taus", "thresholds", "adaptation"))
     reference = copy.deepcopy(layer)
     reference.use_scan = False
     return layer, reference
 
 
-@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "atan"])
-def test_kernels_match_autograd_through_the_step(kernels, surrogate):
+CASES = {
+    "ffwd": {},
+    "ffwd-atan": {"surrogate": Surrogate("atan")},
+    "rec": {"recurrent": True},
+    "adaptive": {"adaptive": True, "adapt_strength": 0.3, "tau_adapt": 0.05},
+    "rec-adaptive": {"recurrent": True, "adaptive": True, "adapt_strength": 0.3, "tau_adapt": 0.05},
+}
+
+
+@pytest.mark.parametrize("batch", [4, 20])
+@pytest.mark.parametrize("case", list(CASES))
+def test_kernels_match_autograd_through_the_step(kernels, case, batch):
     _, calls = kernels
-    # 37 neurons x 4 rows = 148 lanes: the last of the 256-lane blocks is partly masked.
-    layer, reference = pair(surrogate=Surrogate(surrogate))
-    x = torch.randn(4, 60, 6, generator=torch.Generator().manual_seed(1)) * 2
-    weights = torch.randn(4, 60, 37, generator=torch.Generator().manual_seed(2))
+    # 37 neurons: not a power of two, so every tile has masked lanes; recurrent tiles read the spikes back in
+    # two chunks of 32; 20 rows: two programs of 16 rows, the second partly masked.
+    layer, reference = pair(**CASES[case])
+    x = torch.randn(batch, 60, 6, generator=torch.Generator().manual_seed(1)) * 2
+    weights = torch.randn(batch, 60, 37, generator=torch.Generator().manual_seed(2))
     results = []
     for net in (layer, reference):
         xi = x.clone().requires_grad_(True)
@@ -88,7 +97,7 @@ def test_kernels_match_autograd_through_the_step(kernels, surrogate):
                                                  if p.grad is not None}))
     assert calls == {"forward": 1, "backward": 1}
     (s1, st1, gx1, g1), (s2, st2, gx2, g2) = results
-    assert s1.sum() > 50
+    assert s1.sum() > 10 * batch
     assert torch.equal(s1, s2)
     # The kernels round differently from torch's fused multiply-adds (membrane within ~4e-7), and the surrogate's
     # slope near threshold amplifies that in the gradients (~5e-5 relative over 60 steps); a wrong term would be
@@ -96,33 +105,43 @@ def test_kernels_match_autograd_through_the_step(kernels, surrogate):
     assert torch.allclose(st1.vmem, st2.vmem, atol=1e-5)
     assert torch.allclose(st1.isyn, st2.isyn, atol=1e-5)
     assert relative_error(gx1, gx2) < 1e-4
-    assert set(g1) == set(g2) == {"weight", "bias", "log_tau_mem", "log_tau_syn", "log_threshold"}
+    expected = {"weight", "bias", "log_tau_mem", "log_tau_syn", "log_threshold"}
+    expected |= {"w_rec"} if "rec" in case else set()
+    assert set(g1) == set(g2) and expected <= set(g1)
     for name in g1:
         assert relative_error(g1[name], g2[name]) < 1e-4, name
 
 
-def test_kernel_backward_equals_the_loop_on_the_same_traces(kernels):
+@pytest.mark.parametrize("recurrent", [False, True], ids=["ffwd", "rec"])
+@pytest.mark.parametrize("adaptive", [False, True], ids=["plain", "adaptive"])
+def test_kernel_backward_equals_the_loop_on_the_same_traces(kernels, recurrent, adaptive):
     """Given the same forward traces and incoming gradients, the backward kernel and the eager scan's loop
     (:func:`robust_snn.core.lif_scan._backward`) must agree to float32 rounding, term by term."""
     module, _ = kernels
     g = torch.Generator().manual_seed(4)
-    batch, steps, n = 3, 40, 29
+    batch, steps, n = 18, 40, 29
     drive = torch.randn(batch, steps, n, generator=g) * 0.6
     bias, thr = torch.rand(n, generator=g) * 0.1, torch.rand(n, generator=g) + 0.5
     alpha, beta = torch.rand(n, generator=g) * 0.5 + 0.4, torch.rand(n, generator=g) * 0.5 + 0.4
-    spikes, vmem, u, _ = scan_module._run(drive, bias, alpha, beta, thr, None, None, None, keep_traces=True)
-    assert spikes.sum() > 50
+    w_rec = torch.randn(n, n, generator=g) * 0.2 if recurrent else None
+    rho, kappa = (torch.rand(n, generator=g) * 0.5 + 0.4, torch.rand(n, generator=g) * 0.3) if adaptive \
+        else (None, None)
+    scan_module._kernels_for = lambda *args: None  # the loop's forward, so both backward passes see one set of traces
+    spikes, vmem, u, adapt = scan_module._run(drive, bias, alpha, beta, thr, w_rec, rho, kappa, keep_traces=True)
+    adapt = adapt if adapt is not None else drive.new_zeros(0)
+    assert spikes.sum() > 100
     incoming = [torch.randn(batch, steps, n, generator=g) for _ in range(3)]
-    need = [True] * 5 + [False] * 3
+    need = [True, True, True, True, True, recurrent, adaptive, adaptive]
     shape = Surrogate("fast_sigmoid").shape
-    ours = scan_module._backward(*incoming, bias, alpha, beta, thr, None, None, None, spikes, vmem, u, None, need,
-                                 shape, 10.0)
-    scan_module._kernels_for = lambda *args: None  # the loop (monkeypatch restores the routing afterwards)
-    loop = scan_module._backward(*incoming, bias, alpha, beta, thr, None, None, None, spikes, vmem, u, None, need,
-                                 shape, 10.0)
-    for name, a, b in zip(("drive", "bias", "alpha", "beta", "threshold"), ours, loop):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), name
-    assert ours[5:] == (None, None, None)
+    args = (*incoming, bias, alpha, beta, thr, w_rec, rho, kappa, spikes, vmem, u, adapt, need, shape, 10.0)
+    loop = scan_module._backward(*args)
+    scan_module._kernels_for = lambda *a: module  # the kernels (monkeypatch restores the routing afterwards)
+    ours = scan_module._backward(*args)
+    names = ("drive", "bias", "alpha", "beta", "threshold", "w_rec", "rho", "kappa")
+    for name, a, b, wanted in zip(names, ours, loop, need):
+        assert (a is None) == (b is None) == (not wanted), name
+        if wanted:
+            assert relative_error(a, b) < 1e-5, name
 
 
 def test_kernels_take_a_broadcast_incoming_gradient(kernels):
@@ -148,10 +167,15 @@ def test_inference_kernel_gives_the_training_spikes(kernels):
     assert torch.equal(fast, slow)
 
 
-def test_kernels_are_taken_only_for_plain_feedforward_cuda_scans(kernels):
+def test_kernels_are_taken_only_for_cuda_scans_they_fit(kernels):
     module, _ = kernels
     drive, p = torch.zeros(2, 5, 4), torch.ones(4)
-    assert not module.applies(drive, None, None, p, p, p, p)  # a CPU tensor
-    # Recurrence or adaptation couple steps across neurons or need more state: the loop, whatever the device.
-    assert not module.applies(drive, torch.zeros(4, 4), None, p, p, p, p)
-    assert not module.applies(drive, None, p, p, p, p, p)
+    assert module.fits(drive, None, None, p, p, p, p) and module.fits(drive, torch.zeros(4, 4), p, p, p, p, p, p, p)
+    assert not module.applies(drive, None, None, p, p, p, p)  # a CPU tensor: the loop
+    # Chip-batched recurrent weights, other per-neuron shapes, or a population too wide for one program: the loop.
+    assert not module.fits(drive, torch.zeros(3, 4, 4), None, p, p, p, p)
+    assert not module.fits(drive, None, None, torch.ones(1), p, p, p)
+    wide = torch.zeros(1, 2, module.MAX_RECURRENT + 1)
+    q = torch.ones(module.MAX_RECURRENT + 1)
+    assert module.fits(wide, None, None, q, q, q, q)
+    assert not module.fits(wide, torch.zeros(wide.shape[2], wide.shape[2]), None, q, q, q, q)

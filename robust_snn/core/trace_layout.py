@@ -1,0 +1,19 @@
+"""How the LIF scan stores its ``(batch, time, n)`` traces: time-major, returned as a transposed view.
+
+Why one place: the eager loop writes each step's ``(batch, n)`` state into one contiguous block of a time-major
+buffer (a plain copy, cheaper than interleaving rows), the custom operators' shape functions must declare the
+same strides as the tensors the operators return (compiled code indexes by them), and the GPU kernels index
+every trace by those strides. All three take their buffers from :func:`time_major_like`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def time_major_like(drive: torch.Tensor) -> torch.Tensor:
+    """An empty trace shaped like ``drive`` ``(batch, time, n)``, stored as ``(time, batch, n)``."""
+    return drive.new_empty(drive.shape[1], drive.shape[0], drive.shape[2]).transpose(0, 1)
+
+
+__all__ = ["time_major_like"]
