@@ -29,9 +29,9 @@ from robust_snn import load_model
 sa, sb = (load_model(f"/tmp/{r}.rsnn").state_dict() for r in "ab")
 print("seeded train twice, state dicts bit-identical:", all(bool((sa[k] == sb[k]).all()) for k in sa))
 PY
-  p evaluate /tmp/a.rsnn --data synth-kws --device dynapse2 --chips 50 --json "$OUT/card_$ACC.json"
+  p evaluate /tmp/a.rsnn --data synth-kws --device dynapse2 --chips 50 --json "/tmp/card_$ACC.json" && cp "/tmp/card_$ACC.json" "$OUT/"
   echo "evaluate ($ACC) rc $?"
-  timeout 120 python3 -m robust_snn attack /tmp/a.rsnn --data synth-kws --eps 0.1 --repeats 2 --accelerator "$ACC" --json "$OUT/attack_$ACC.json"
+  timeout 120 python3 -m robust_snn attack /tmp/a.rsnn --data synth-kws --eps 0.1 --repeats 2 --accelerator "$ACC" --json "/tmp/attack_$ACC.json" && cp "/tmp/attack_$ACC.json" "$OUT/"
   echo "attack ($ACC) rc $?"
   start=$SECONDS
   timeout "${DEMO_S:-150}" python3 -m robust_snn demo --quick --out /tmp/demo --accelerator "$ACC" --quiet > "$OUT/demo_$ACC.txt"
