@@ -83,7 +83,7 @@ CASES = {
 def test_kernels_match_autograd_through_the_step(kernels, case, batch):
     _, calls = kernels
     # 37 neurons: not a power of two, so every tile has masked lanes; recurrent tiles read the spikes back in
-    # two chunks of 32; 20 rows: two programs of 16 rows, the second partly masked.
+    # four chunks of 16; 20 rows: two programs of 16 rows, the second partly masked.
     layer, reference = pair(**CASES[case])
     x = torch.randn(batch, 60, 6, generator=torch.Generator().manual_seed(1)) * 2
     weights = torch.randn(batch, 60, 37, generator=torch.Generator().manual_seed(2))
