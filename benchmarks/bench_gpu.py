@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_core import write_results  # noqa: E402
+from bench_core import time_interleaved, write_results  # noqa: E402
 
 BATCH, STEPS, NEURONS = 16, 500, (4096, 16384)
 DT, TAU_MEM, TAU_SYN = 1e-3, 0.02, 0.01
@@ -235,19 +235,8 @@ def measure(n: int, steps: int, device: torch.device, args: argparse.Namespace, 
         contenders["rockpool_LIFTorch"] = rockpool_lif(n, device)
     except ImportError as exc:
         print(f"Rockpool skipped ({exc})", file=sys.stderr)
-    steps_of = {name: step_of(fwd, x, module) for name, (module, fwd) in contenders.items()}
-    for name, step in steps_of.items():  # warm-up (and compilation)
-        start = time.perf_counter()
-        step()
-        print(f"  warm-up {name}_{tag}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-    times: dict[str, list[float]] = {name: [] for name in steps_of}
-    for _ in range(args.repeats):
-        for name, step in steps_of.items():
-            start = time.perf_counter()
-            step()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    for name, values in times.items():
-        ms[f"{name}_{tag}"] = statistics.median(values)
+    steps_of = {f"{name}_{tag}": step_of(fwd, x, module) for name, (module, fwd) in contenders.items()}
+    ms.update(time_interleaved(steps_of, warmup=1, repeats=args.repeats))  # warm-up includes compilation
     ratios[f"ours_vs_snntorch_{tag}"] = ms[f"ours_{tag}"] / ms[f"snntorch_Leaky_{tag}"]
     if f"rockpool_LIFTorch_{tag}" in ms:
         ratios[f"ours_vs_rockpool_{tag}"] = ms[f"ours_{tag}"] / ms[f"rockpool_LIFTorch_{tag}"]

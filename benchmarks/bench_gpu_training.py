@@ -19,16 +19,14 @@ Usage: ``python benchmarks/bench_gpu_training.py [--device auto|cpu|cuda] [--rep
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from typing import Callable
 
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_core import write_results  # noqa: E402
+from bench_core import time_interleaved, write_results  # noqa: E402
 
 from robust_snn.core import NetworkConfig, SNNClassifier, lif_scan  # noqa: E402
 from robust_snn.core.parameters import physical_parameters  # noqa: E402
@@ -81,17 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     contenders = {f"{m}_{mode}": with_kernels(training_step(m, device), mode == "kernels")
                   for m in METHODS for mode in ("kernels", "loop")}
-    for name, run in contenders.items():  # warm-up (Triton compiles its kernels on first use)
-        start = time.perf_counter()
-        run()
-        print(f"  warm-up {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(args.repeats):
-        for name, run in contenders.items():
-            start = time.perf_counter()
-            run()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    ms = {name: statistics.median(values) for name, values in times.items()}
+    ms = time_interleaved(contenders, warmup=1, repeats=args.repeats)  # Triton compiles in the warm-up
     ratios = {f"{m}_kernels_vs_loop": ms[f"{m}_kernels"] / ms[f"{m}_loop"] for m in METHODS}
 
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"

@@ -54,17 +54,25 @@ def _recurrent_input(trace, w, rows, cols, row_ok, col_ok, t_prev, n, o_sb, o_st
 
 
 @triton.jit
+def _tile(alpha, beta, threshold, batch, n, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr):
+    """This program's rows ``(BLOCK_B, 1)`` and neurons ``(1, BLOCK_N)``, their masks, and the neurons' decays
+    and thresholds (0 on masked lanes)."""
+    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
+    col_ok = cols < n
+    a = tl.load(alpha + cols, mask=col_ok, other=0.0).to(tl.float32)
+    b = tl.load(beta + cols, mask=col_ok, other=0.0).to(tl.float32)
+    thr = tl.load(threshold + cols, mask=col_ok, other=0.0).to(tl.float32)
+    return rows, cols, rows < batch, col_ok, a, b, thr
+
+
+@triton.jit
 def _forward_kernel(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u_out, a_out,
                     batch, n, steps, d_sb, d_st, d_sn, o_sb, o_st, w_sk, w_sj,
                     REC: tl.constexpr, ADAPT: tl.constexpr, KEEP: tl.constexpr,
                     BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]
-    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
-    row_ok, col_ok = rows < batch, cols < n
+    rows, cols, row_ok, col_ok, a, b, thr = _tile(alpha, beta, threshold, batch, n, BLOCK_B, BLOCK_N)
     live = row_ok & col_ok
-    a = tl.load(alpha + cols, mask=col_ok, other=0.0).to(tl.float32)
-    b = tl.load(beta + cols, mask=col_ok, other=0.0).to(tl.float32)
-    thr = tl.load(threshold + cols, mask=col_ok, other=0.0).to(tl.float32)
     u = tl.zeros([BLOCK_B, BLOCK_N], dtype=tl.float32) + tl.load(bias + cols, mask=col_ok, other=0.0)  # U_0 = b
     v = tl.zeros([BLOCK_B, BLOCK_N], dtype=tl.float32)  # V'_0 = 0
     adapt = tl.zeros([BLOCK_B, BLOCK_N], dtype=tl.float32)  # A_0 = 0
@@ -106,13 +114,8 @@ def _backward_kernel(g_s, g_v, g_u, surrogate, spikes, vmem, u_tr, a_tr, bias, a
                      w_sk, w_sj,
                      HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, HAS_GU: tl.constexpr, REC: tl.constexpr,
                      ADAPT: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]
-    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
-    row_ok, col_ok = rows < batch, cols < n
+    rows, cols, row_ok, col_ok, a, b, thr = _tile(alpha, beta, threshold, batch, n, BLOCK_B, BLOCK_N)
     live = row_ok & col_ok
-    a = tl.load(alpha + cols, mask=col_ok, other=0.0).to(tl.float32)
-    b = tl.load(beta + cols, mask=col_ok, other=0.0).to(tl.float32)
-    thr = tl.load(threshold + cols, mask=col_ok, other=0.0).to(tl.float32)
     u0 = tl.zeros([BLOCK_B, BLOCK_N], dtype=tl.float32) + tl.load(bias + cols, mask=col_ok, other=0.0)
     r = tl.zeros([1, BLOCK_N], dtype=tl.float32)
     kap = tl.zeros([1, BLOCK_N], dtype=tl.float32)
