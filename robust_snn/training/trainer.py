@@ -34,7 +34,7 @@ from ..seeding import generator
 from ..progress import format_epoch, print_line, progress_mode
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..core.evaluation import evaluate, iterate_batches
-from .methods import Batch, Method
+from .methods import Batch, Method, MethodState
 
 
 class TrainingDiverged(RuntimeError):
@@ -172,41 +172,8 @@ def fit(
         for epoch in range(start_epoch, config.epochs):
             if stop_after is not None and epochs_run >= stop_after:
                 break
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr_at(epoch)
-            shuffle_gen = derived_generator(config.seed, epoch, 0)
-            method_gen = derived_generator(config.seed, epoch, 1)
-            model.train()
-            total_loss = total_correct = total_seen = 0.0
-            metric_sums: dict[str, float] = {}
-            batches = iterate_batches(train_data, config.batch_size, shuffle_gen, device=device)
-            bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
-            for step, (x, y) in enumerate(bar):
-                batch = Batch(x, y, method_gen, config.seed, epoch, step)
-                result, method_state = method.update(model, physical_parameters(model), batch, method_state)
-                if not torch.isfinite(result.loss):
-                    last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
-                    raise TrainingDiverged(
-                        f"loss became {float(result.loss.detach())} at epoch {epoch + 1}, batch {step + 1}; {last}. "
-                        "Lower the learning rate or check the input data for NaN/inf."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                result.loss.backward()
-                if config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                optimizer.step()
-                n = len(y)
-                total_loss += float(result.loss.detach()) * n
-                total_correct += float((result.logits.detach().argmax(1) == y).sum())
-                total_seen += n
-                for key, value in result.metrics.items():
-                    metric_sums[key] = metric_sums.get(key, 0.0) + float(value) * n
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", acc=f"{total_correct / total_seen:.3f}",
-                                    **{k: f"{v / total_seen:.3f}" for k, v in metric_sums.items()})
-            row = {"epoch": epoch + 1, "lr": config.lr_at(epoch), "train_loss": total_loss / max(total_seen, 1),
-                   "train_accuracy": total_correct / max(total_seen, 1),
-                   **{f"train_{k}": v / max(total_seen, 1) for k, v in metric_sums.items()}}
+            row, method_state = _train_epoch(model, method, method_state, optimizer, params, train_data, config,
+                                             epoch, progress_bar, checkpoint)
             if val_data is not None:
                 val = evaluate(model, val_data, config.batch_size)
                 row.update(val_loss=val.loss, val_accuracy=val.accuracy)
@@ -234,6 +201,51 @@ def fit(
         best_epoch = len(history) - 1
     model.eval()
     return FitResult(model, history, best_epoch + 1 if best_epoch >= 0 else 0, best_acc)
+
+
+def _train_epoch(model: nn.Module, method: Method, method_state: MethodState, optimizer: torch.optim.Optimizer,
+                 params: list[torch.Tensor], train_data: Dataset, config: TrainConfig, epoch: int,
+                 progress_bar: Callable[[Iterator, str], Any], checkpoint: str | Path | None,
+                 ) -> tuple[dict[str, float], MethodState]:
+    """One epoch of gradient steps: the epoch's history row (learning rate, training loss, accuracy and the
+    method's metrics, averaged over samples) and the method's state for the next epoch. Raises
+    :class:`TrainingDiverged` naming the last good checkpoint when the loss stops being finite."""
+    for group in optimizer.param_groups:
+        group["lr"] = config.lr_at(epoch)
+    shuffle_gen = derived_generator(config.seed, epoch, 0)
+    method_gen = derived_generator(config.seed, epoch, 1)
+    model.train()
+    total_loss = total_correct = total_seen = 0.0
+    metric_sums: dict[str, float] = {}
+    batches = iterate_batches(train_data, config.batch_size, shuffle_gen, device=module_device(model))
+    bar = progress_bar(batches, f"epoch {epoch + 1}/{config.epochs}")
+    for step, (x, y) in enumerate(bar):
+        batch = Batch(x, y, method_gen, config.seed, epoch, step)
+        result, method_state = method.update(model, physical_parameters(model), batch, method_state)
+        if not torch.isfinite(result.loss):
+            last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was kept"
+            raise TrainingDiverged(
+                f"loss became {float(result.loss.detach())} at epoch {epoch + 1}, batch {step + 1}; {last}. "
+                "Lower the learning rate or check the input data for NaN/inf."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        result.loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        n = len(y)
+        total_loss += float(result.loss.detach()) * n
+        total_correct += float((result.logits.detach().argmax(1) == y).sum())
+        total_seen += n
+        for key, value in result.metrics.items():
+            metric_sums[key] = metric_sums.get(key, 0.0) + float(value) * n
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", acc=f"{total_correct / total_seen:.3f}",
+                            **{k: f"{v / total_seen:.3f}" for k, v in metric_sums.items()})
+    row = {"epoch": epoch + 1, "lr": config.lr_at(epoch), "train_loss": total_loss / max(total_seen, 1),
+           "train_accuracy": total_correct / max(total_seen, 1),
+           **{f"train_{k}": v / max(total_seen, 1) for k, v in metric_sums.items()}}
+    return row, method_state
 
 
 def _progress_factory(enabled: bool) -> Callable[[Iterator, str], Any]:
