@@ -15,6 +15,10 @@ buffers, and an opaque operator keeps the compiled graph whole (no graph break) 
 ``tests/test_lif_scan_op.py`` checks them with ``torch.library.opcheck``, against autograd, and under
 ``fullgraph=True``.
 
+On CUDA tensors (outside ``torch.func`` transforms, with Triton installed) the forward loop and the backward
+recursion each run as one GPU kernel instead, :mod:`robust_snn.core.lif_scan_triton`, with the same equations;
+:data:`use_triton_kernels` switches that off.
+
 The forward loop is :func:`~robust_snn.core.lif_step.lif_step` over time, writing into preallocated buffers.
 The backward pass is the adjoint of that step's equations, in the notation of its docstring (``W`` = ``W_r``,
 ``V'`` the membrane after reset, ``gXout`` the incoming gradient of a returned trace).

@@ -188,9 +188,10 @@ def applies(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor |
 def fits(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
          *per_neuron: torch.Tensor | None) -> bool:
     """Whether the kernels can run this call, wherever its tensors are: a plain ``(batch, time, n)`` drive (not
-    vmapped), per-neuron constants of ``n`` values on the drive's device, an ``(n, n)`` recurrent matrix of at
+    inside a ``torch.func`` transform), per-neuron constants of ``n`` values on the drive's device, an ``(n, n)`` recurrent matrix of at
     most :data:`MAX_RECURRENT` neurons or none, and index arithmetic that fits 32 bits."""
-    if drive.dim() != 3 or torch._C._functorch.is_batchedtensor(drive) or drive.numel() >= 2**31:
+    # torch.func's wrappers (vmap's batched tensors, grad's tracking tensors) have no storage to hand a kernel.
+    if drive.dim() != 3 or torch._C._functorch.is_functorch_wrapped_tensor(drive) or drive.numel() >= 2**31:
         return False
     n = drive.shape[2]
     if w_rec is not None and (w_rec.shape != (n, n) or n > MAX_RECURRENT or w_rec.device != drive.device):

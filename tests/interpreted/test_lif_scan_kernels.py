@@ -175,6 +175,11 @@ def test_kernels_are_taken_only_for_cuda_scans_they_fit(kernels):
     # Chip-batched recurrent weights, other per-neuron shapes, or a population too wide for one program: the loop.
     assert not module.fits(drive, torch.zeros(3, 4, 4), None, p, p, p, p)
     assert not module.fits(drive, None, None, torch.ones(1), p, p, p)
+    # Inside torch.func transforms the drive is a wrapper without storage: the loop (which supports them).
+    seen = []
+    torch.func.vmap(lambda d: (seen.append(module.fits(d, None, None, p, p, p, p)), d)[1])(torch.zeros(3, 2, 5, 4))
+    torch.func.grad(lambda d: (seen.append(module.fits(d, None, None, p, p, p, p)), d.sum())[1])(drive)
+    assert seen == [False, False]
     wide = torch.zeros(1, 2, module.MAX_RECURRENT + 1)
     q = torch.ones(module.MAX_RECURRENT + 1)
     assert module.fits(wide, None, None, q, q, q, q)
