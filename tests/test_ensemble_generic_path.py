@@ -129,14 +129,19 @@ def test_generic_path_gives_the_same_per_chip_accuracies_on_one_and_two_threads(
 
 
 @pytest.mark.parametrize("make", [subclassed, rockpool], ids=["subclass", "rockpool"])
-def test_an_ensemble_leaves_the_callers_parameters_unchanged(make):
-    """``functional_call`` swaps parameters in place for a call and must swap them back after every chip.
-    (Rockpool's state buffers are not compared: Rockpool keeps its last state.)"""
+def test_an_ensemble_leaves_the_callers_parameters_and_state_unchanged(make):
+    """``functional_call`` swaps parameters in place for a call and must swap them back after every chip; a
+    stateful module's buffers (Rockpool's ``vmem``/``isyn``, written by every forward pass) come back too."""
     model = make()
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
     run(model, data(), 2, 8)
     after = dict(model.named_parameters())
     assert after.keys() == before.keys()
     for name, value in before.items():
         assert torch.equal(after[name], value), name
+    after_buffers = dict(model.named_buffers())
+    assert after_buffers.keys() == buffers.keys()
+    for name, value in buffers.items():
+        assert after_buffers[name].shape == value.shape and torch.equal(after_buffers[name], value), name
     assert not model.training  # left in the mode it came in

@@ -263,6 +263,18 @@ def _check_sizes(n_chips: int, chunk_size: int, batch_size: int) -> None:
 
 
 @torch.no_grad()
+def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's buffers as they are now (copies: a forward pass that updates state replaces or writes them)."""
+    return {name: buffer.detach().clone() for name, buffer in model.named_buffers()}
+
+
+def _restore_buffers(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
+    """Put ``saved`` back, by assignment: a state buffer may have been replaced by one of another shape."""
+    for name, value in saved.items():
+        owner, _, leaf = name.rpartition(".")
+        setattr(model.get_submodule(owner) if owner else model, leaf, value)
+
+
 def count_correct(
     model: nn.Module,
     profile: DeviceProfile | MismatchModel | str | Path,
@@ -301,6 +313,7 @@ def count_correct(
     batches = iterate_batches(dataset, batch_size, device=device)
     chunks = [range(s, min(s + chunk_size, chips.stop)) for s in range(chips.start, chips.stop, chunk_size)]
     was_training = model.training
+    state = _buffers(model)  # stateful foreign modules (Rockpool) keep their last state in buffers: put it back
     model.eval()
     batched = vectorise and chip_batch_support(model) is None
     # The chip-batched path runs groups of chips in threads of its own (see chip_batched_forward); everything
@@ -342,6 +355,7 @@ def count_correct(
         wide.close()
         torch.set_num_threads(before)
         model.train(was_training)
+        _restore_buffers(model, state)
     if progress_mode(progress) == "lines":
         print_line(f"chips {chips.start}-{chips.stop - 1} of {name}: {n_samples} "
                    f"samples, mean accuracy {float(correct.sum()) / max(n_samples * len(chips), 1):.4f}")
