@@ -18,8 +18,8 @@ the caller as on the CPU.
 The equations are those of :func:`~robust_snn.core.lif_step.lif_step` and the adjoints those of
 :mod:`robust_snn.core.lif_scan`'s docstring, term by term; the surrogate derivative ``H'(V_t - theta_t)`` is
 computed by the caller with :mod:`robust_snn.core.surrogates` (one definition of each shape) and passed in as
-a trace. Vmapped chip ensembles, chip-batched recurrent weights and CPU tensors keep the eager loop;
-:func:`applies` says which path a call takes.
+a trace. Calls inside ``torch.func`` transforms (vmapped chip ensembles, ``func.grad``), chip-batched recurrent
+weights and CPU tensors keep the eager loop; :func:`applies` says which path a call takes.
 
 ``tests/test_lif_scan_triton.py`` runs both kernels in Triton's CPU interpreter (``TRITON_INTERPRET=1``)
 against autograd through the LIF step and against the loop; ``benchmarks/bench_gpu.py`` checks CUDA against the
