@@ -30,10 +30,13 @@ noise, so every path evaluates exactly the same chips). Every path runs through
   network converted to Rockpool (:func:`robust_snn.interop.to_rockpool`: ``LinearTorch`` 16 -> 64,
   ``LIFTorch`` 64 with recurrent weights, ``LinearTorch`` 64 -> 8, mean over time; eager Rockpool, nothing
   compiled). Its best loop is ``vectorise=False`` with every chip in one chunk and the full batch (the
-  faster loop form for our network; Rockpool's slower loop is too slow to time on every run); its generic
-  path is ``evaluate_ensemble``'s default (chunk 16, batch 256): ``vmap`` cannot trace Rockpool's
-  ``LIFTorch`` (it reads tensor storage), so the generic path runs its chips one by one. Rockpool names and lays out its parameters differently, so its chips are other draws
-  than ours: its accuracies are checked against its own loop's.
+  faster loop form for our network; Rockpool's slower loop is too slow to time on every run);
+  ``foreign_rockpool_generic`` is ``evaluate_ensemble``'s default for it (chunk 16, batch 256): the chips are
+  drawn on the Rockpool module's parameters and run chip-batched on its twin, our classifier with the same
+  dynamics (:class:`robust_snn.interop.rockpool.ChipBatchedTwin`, checked against the module on the first
+  batch); before the twin, ``vmap`` could not trace ``LIFTorch`` (it reads tensor storage) and the chips ran
+  one by one (1.00-1.04x its loop). Rockpool names and lays out its parameters differently, so its chips are
+  other draws than ours: its accuracies are checked against its own loop's.
 
 Each thread count in ``--threads`` (default ``2,1``) is measured in turn; within one, the contenders run
 round-robin (one run each in turn, ``--repeats`` times, after a warm-up run) so that load from elsewhere on the

@@ -46,6 +46,25 @@ def rockpool() -> torch.nn.Module:
     return to_rockpool(network()).eval()
 
 
+def rockpool_leaky() -> torch.nn.Module:
+    """A Rockpool network with a leaky readout: its last ``LIFTorch`` must never spike on the twin's chips."""
+    pytest.importorskip("rockpool")
+    from robust_snn.interop.rockpool import to_rockpool
+
+    config = NetworkConfig(n_in=6, hidden=(12,), n_classes=3, recurrent=True, seed=3, readout="leaky")
+    return to_rockpool(SNNClassifier(config)).eval()
+
+
+def rockpool_self_connected() -> torch.nn.Module:
+    """A Rockpool network with self-connections (a non-zero ``w_rec`` diagonal), which our layers mask: its
+    twin must refuse every chip and leave them to the module itself."""
+    model = rockpool()
+    with torch.no_grad():
+        w_rec = model.net[1].w_rec
+        w_rec.copy_(w_rec + 0.3 * torch.eye(w_rec.shape[0]))
+    return model
+
+
 def snntorch_net() -> torch.nn.Module:
     """A foreign module whose neurons keep hidden state in attributes (snntorch's ``Leaky``)."""
     snn = pytest.importorskip("snntorch")
@@ -113,9 +132,12 @@ def run(model: torch.nn.Module, dataset: TensorDataset, threads: int, batch_size
 @pytest.mark.parametrize("make,batch_size,vmap_max_batch", [
     (subclassed, 8, 96),  # under vmap
     (subclassed, 8, 4),   # chip by chip (batches above VMAP_MAX_BATCH)
-    (rockpool, 8, 96),    # vmap cannot trace LIFTorch: chip by chip
-    (snntorch_net, 8, 96),  # nor snntorch's neurons
-], ids=["subclass-vmap", "subclass-chip-by-chip", "rockpool", "snntorch"])
+    (rockpool, 8, 96),    # chip-batched on its twin
+    (rockpool_leaky, 8, 96),  # the same with a leaky readout
+    (rockpool_self_connected, 8, 96),  # the twin refuses: vmap cannot trace LIFTorch, so chip by chip
+    (snntorch_net, 8, 96),  # vmap cannot trace snntorch's neurons: chip by chip
+], ids=["subclass-vmap", "subclass-chip-by-chip", "rockpool", "rockpool-leaky", "rockpool-self-connected",
+        "snntorch"])
 def test_generic_path_gives_the_same_per_chip_accuracies_on_one_and_two_threads(
         make, batch_size, vmap_max_batch, monkeypatch):
     monkeypatch.setattr(ensemble, "VMAP_MAX_BATCH", vmap_max_batch)
@@ -145,3 +167,62 @@ def test_an_ensemble_leaves_the_callers_parameters_and_state_unchanged(make):
     for name, value in buffers.items():
         assert after_buffers[name].shape == value.shape and torch.equal(after_buffers[name], value), name
     assert not model.training  # left in the mode it came in
+
+
+@pytest.mark.parametrize("make,on_twin", [(rockpool, True), (rockpool_leaky, True), (rockpool_self_connected, False)],
+                         ids=["rockpool", "rockpool-leaky", "rockpool-self-connected"])
+def test_a_rockpool_network_runs_its_chips_on_its_chip_batched_twin_where_the_twin_reproduces_them(
+        make, on_twin, monkeypatch):
+    """Which path ran: the chip-batched pass on an SNNClassifier twin for every chunk, or never."""
+    from robust_snn.core import SNNClassifier as Ours
+
+    seen = []
+    original = ensemble.chip_batched_forward
+
+    def spy(net, params, x, **kw):  # noqa: ANN001, ANN003, ANN202
+        seen.append((type(net), next(iter(params.values())).shape[0]))
+        return original(net, params, x, **kw)
+
+    monkeypatch.setattr(ensemble, "chip_batched_forward", spy)
+    run(make(), data(), 1, 8)
+    chunk_passes = [chips for kind, chips in seen if kind is Ours and chips > 1]
+    # gaussian-20 has no read noise, so each chunk's five batches run as one pass (MERGED_ROWS)
+    assert (chunk_passes == [4, 2]) if on_twin else not chunk_passes
+
+
+def test_the_twin_says_why_it_cannot_reproduce_a_chip():
+    from robust_snn.interop.rockpool import ChipBatchedTwin
+
+    model = rockpool_leaky()
+    twin = ChipBatchedTwin(model)
+    params = {k: v.detach().unsqueeze(0).repeat(2, *([1] * v.dim())) for k, v in physical_parameters(model).items()}
+    assert twin.refusal(params) is None and twin.parameters_for(params) is not None
+    names = {leaf: [k for k in params if k.endswith(leaf)] for leaf in (".w_rec", ".tau_syn", ".threshold")}
+    bad = dict(params, **{names[".w_rec"][0]: params[names[".w_rec"][0]].clone()})
+    bad[names[".w_rec"][0]][1, 2, 2] = 0.1  # chip 1 connects neuron 2 to itself
+    assert "diagonal" in twin.refusal(bad) and twin.parameters_for(bad) is None
+    bad = dict(params, **{names[".tau_syn"][0]: params[names[".tau_syn"][0]].clone()})
+    bad[names[".tau_syn"][0]][0, 3] = -1e-3
+    assert "non-positive time constant" in twin.refusal(bad)
+    readout = names[".threshold"][-1]  # the readout LIFTorch's, last in Rockpool's order
+    bad = dict(params, **{readout: params[readout].clone()})
+    bad[readout][1, 0] = 5.0
+    assert "readout could spike" in twin.refusal(bad)
+
+
+def test_a_twin_that_disagrees_with_its_module_is_not_used(monkeypatch):
+    """A twin is checked on the first batch before it is trusted: a wrong one warns and the module runs."""
+    from robust_snn.interop.rockpool import ChipBatchedTwin
+
+    original = ChipBatchedTwin.parameters_for
+
+    def wrong(self, params):  # noqa: ANN001, ANN202
+        mapped = original(self, params)
+        return None if mapped is None else {k: v * 1.5 if k.endswith("weight") else v for k, v in mapped.items()}
+
+    monkeypatch.setattr(ChipBatchedTwin, "parameters_for", wrong)
+    model, dataset = rockpool(), data()
+    with pytest.warns(UserWarning, match="twin of RockpoolClassifier disagrees"):
+        result = evaluate_ensemble(model, PROFILE, dataset, n_chips=CHIPS, seed=SEED, chunk_size=CHUNK,
+                                   batch_size=8, progress=False)
+    assert result.per_chip_accuracy == by_hand(model, dataset)

@@ -9,8 +9,12 @@ axis, giving logits ``(chunk, batch, classes)``:
   :func:`~robust_snn.core.chip_batch.chip_batched_forward`: the chip axis folded into the input projection (one
   batched product per block of steps for the whole chunk), products with spikes (the recurrent current, later
   layers' inputs) by table look-up (:mod:`robust_snn.core.spike_product`), time-blocked, only spikes kept;
-- any other module whose forward maps ``(batch, time, channels)`` to ``(batch, classes)`` (Rockpool's,
-  snntorch's, plain torch, a subclass of ours) through
+- a foreign module that offers a chip-batched twin (``chip_batched_twin()``: our classifier with its dynamics,
+  as :class:`~robust_snn.interop.rockpool.RockpoolClassifier` does) on that twin, the same way: its chips are
+  drawn on its own parameters, renamed for the twin chunk by chunk; the twin is checked against the module on
+  the first batch, and chunks it cannot reproduce (e.g. Rockpool self-connections) run on the module;
+- any other module whose forward maps ``(batch, time, channels)`` to ``(batch, classes)`` (snntorch's,
+  plain torch, a subclass of ours, Rockpool's without a twin) through
   :func:`~robust_snn.core.parameters.functional_forward`, with families inferred by name: under
   ``torch.func.vmap`` over the chip axis for data batches of up to :data:`VMAP_MAX_BATCH` samples, chip by chip
   on larger ones (where that measured faster).
@@ -153,11 +157,53 @@ def sample_chips(
     return _as_model(profile)[1].sample(params, families, n_chips, seed, dt=dt, first_chip=first_chip)
 
 
+#: What the chip-batched path runs for a model: a network it reproduces, and how a chunk's stacked chip
+#: parameters become that network's (``None``: this chunk cannot run on it).
+ChipBatched = tuple[nn.Module, Callable[[dict[str, torch.Tensor]], "dict[str, torch.Tensor] | None"]]
+
+
+def _chip_batched(model: nn.Module, params: dict[str, torch.Tensor], probe_x: torch.Tensor) -> ChipBatched | None:
+    """The network the chip-batched path runs for ``model``: ``model`` itself (our classifier), the twin a
+    foreign module offers, or ``None`` (the generic path).
+
+    A foreign module offers a twin with a ``chip_batched_twin()`` method returning an object with ``model`` (an
+    :class:`~robust_snn.core.network.SNNClassifier`) and ``parameters_for(stacked params)`` (the twin's
+    parameters, or ``None`` for chips it cannot reproduce), as :class:`~robust_snn.interop.rockpool.
+    RockpoolClassifier` does. A duck-typed method, so that device simulation needs no import of interop. The
+    twin is checked on the probe batch with the nominal parameters before it is trusted.
+    """
+    if chip_batch_support(model) is None:
+        return model, lambda p: p
+    make = getattr(model, "chip_batched_twin", None)
+    if make is None:
+        return None
+    try:
+        twin = make()
+    except ValueError as exc:
+        warnings.warn(f"{type(model).__name__} has no chip-batched twin ({exc}); using the generic path",
+                      stacklevel=4)
+        return None
+    net = twin.model.to(probe_x.device).eval()
+    nominal = twin.parameters_for(stack([params]))
+    if nominal is None:
+        return None
+    with torch.no_grad():
+        expected = functional_forward(model, params, probe_x)
+        got = chip_batched_forward(net, nominal, probe_x, threads=1)[0]
+    if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4):
+        warnings.warn(f"the chip-batched twin of {type(model).__name__} disagrees with it on the first batch "
+                      f"(largest logit difference {float((got - expected).abs().max()):.3g}); using the generic "
+                      "path", stacklevel=4)
+        return None
+    return net, twin.parameters_for
+
+
 def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: torch.Tensor, vectorise: bool,
-                  threads: Callable[[], int] | None = None
+                  threads: Callable[[], int] | None = None, batched: ChipBatched | None = None
                   ) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
-    """``(stacked params {name: (chips, ...)}, x) -> logits (chips, batch, classes)``: our classifier
-    chip-batched (in ``threads()`` threads), any other module vmapped, or looped."""
+    """``(stacked params {name: (chips, ...)}, x) -> logits (chips, batch, classes)``: chip-batched (``batched``,
+    from :func:`_chip_batched`, in ``threads()`` threads), else vmapped, else looped. Chunks the chip-batched
+    network cannot reproduce take the generic path."""
 
     def one(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_forward(model, p, x)
@@ -168,11 +214,35 @@ def _chip_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: to
 
     if not vectorise:
         return looped
-    if chip_batch_support(model) is None:
-        return lambda p, x: chip_batched_forward(model, p, x, threads=threads() if threads else None)
+    generic: list[Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]] = []  # made when first needed
+
+    def fallback(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        if not generic:
+            generic.append(_generic_forward(model, params, probe_x, one, looped))
+        return generic[0](p, x)
+
+    if batched is None:
+        return fallback
+    net, to_net = batched
+
+    def chip_batched(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        q = to_net(p)
+        if q is None:
+            return fallback(p, x)
+        return chip_batched_forward(net, q, x, threads=threads() if threads else None)
+
+    return chip_batched
+
+
+def _generic_forward(model: nn.Module, params: dict[str, torch.Tensor], probe_x: torch.Tensor,
+                     one: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor],
+                     looped: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+                     ) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
+    """The generic path: ``vmap`` over the chip axis where it traces the model and the batch is small, else
+    the chips one by one."""
     reason = _vmap_failure(model, params, probe_x)
     if reason is not None:
-        warnings.warn(f"vmap cannot run this model ({reason}); evaluating chips one by one", stacklevel=4)
+        warnings.warn(f"vmap cannot run this model ({reason}); evaluating chips one by one", stacklevel=5)
         return looped
     vmapped = torch.func.vmap(one, in_dims=(0, None))
 
@@ -315,11 +385,13 @@ def count_correct(
     was_training = model.training
     state = _buffers(model)  # stateful foreign modules (Rockpool) keep their last state in buffers: put it back
     model.eval()
-    batched = vectorise and chip_batch_support(model) is None
+    probe = next(iter(batches))[0][:2]
+    net = _chip_batched(model, params, probe) if vectorise else None
+    batched, twin = net is not None, net is not None and net[0] is not model
     # The chip-batched path runs groups of chips in threads of its own (see chip_batched_forward); everything
     # else here (fabrication, the nominal chip) is small per-step work that runs on one intra-op thread.
     wide, before, chip_threads = LargeWork(large=batched), torch.get_num_threads(), [1]  # [threads this chunk]
-    run = _chip_forward(model, params, next(iter(batches))[0][:2], vectorise, threads=lambda: chip_threads[0])
+    run = _chip_forward(model, params, probe, vectorise, threads=lambda: chip_threads[0], batched=net)
     correct = torch.zeros(len(chips), dtype=torch.int64, device=device)
     nominal_correct = n_samples = 0
     bar = _progress(progress, len(chunks) * len(batches))
@@ -345,8 +417,9 @@ def count_correct(
                 correct[lo:hi] += (run(p, x).argmax(-1) == y).sum(-1)
                 if c == 0:
                     for x_b, y_b in pieces:  # the nominal chip batch by batch, as without merging
-                        if nominal:
-                            nominal_logits = functional_forward(model, nominal_params, x_b)
+                        if nominal:  # a foreign module's nominal chip on its twin too, where the twin runs it
+                            nominal_logits = (run(stack([nominal_params]), x_b)[0] if twin
+                                              else functional_forward(model, nominal_params, x_b))
                             nominal_correct += int((nominal_logits.argmax(-1) == y_b).sum())
                         n_samples += len(y_b)
                 bar.update(len(pieces))
