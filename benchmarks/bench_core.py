@@ -17,13 +17,19 @@ unmeasured step) so that noise from other load on the machine falls on all of th
   (like for like; target <= 1/3)
 - ``compiled_scan_op_vs_rockpool``, ``compiled_scan_op_vs_eager``: ours under ``compile_model(unroll=False)``:
   the fused scan as the custom op ``robust_snn::lif_scan`` (no graph break; its loop runs as in eager mode)
+- ``eager_cpu_kernels_vs_loop``: ours eager (the scan's compiled C loops, :mod:`robust_snn.core.lif_scan_cpu`)
+  / the same with them switched off (``ours_eager_loop``: the per-step Python loop)
+
+Memory: by default the process first calls :func:`robust_snn.retain_freed_memory` (glibc keeps freed blocks for
+reuse, as the command line does), which every contender in the process then shares; ``--malloc default`` keeps
+glibc's defaults.
 
 Compiled contenders print their compile time (first two steps) to stderr. ``--inductor-options JSON`` passes
 the same Inductor options (``torch.compile(options=...)``, e.g. ``'{"cpp_wrapper": true}'``) to every compiled
 contender, ours and snntorch's alike.
 
 Usage: ``python benchmarks/bench_core.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]
-[--inductor-options JSON]``
+[--inductor-options JSON] [--malloc retain|default]``
 """
 
 from __future__ import annotations
@@ -120,6 +126,20 @@ def make_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor])
     return step
 
 
+def without_cpu_kernels(step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` with the scan's compiled CPU loops switched off (its per-step Python loop instead)."""
+    from robust_snn.core import lif_scan
+
+    def run() -> None:
+        lif_scan.use_cpu_kernels = False
+        try:
+            step()
+        finally:
+            lif_scan.use_cpu_kernels = True
+
+    return run
+
+
 def method_step(model: nn.Module, method: Any, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     """One optimiser step of a robust-snn training ``method`` (loss, backward, Adam), as ``fit`` takes it: the
     method's state (a warm-started attack's start) is threaded from step to step."""
@@ -189,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=int, default=3, help="consecutive measured steps per contender turn")
     parser.add_argument("--inductor-options", type=json.loads, default=None, metavar="JSON",
                         help="Inductor options for every compiled contender (torch.compile(options=...))")
+    parser.add_argument("--malloc", choices=("retain", "default"), default="retain",
+                        help="retain: robust_snn.retain_freed_memory() first (as the CLI); default: glibc's")
     args = parser.parse_args(argv)
+    if args.malloc == "retain":
+        from robust_snn import retain_freed_memory
+
+        retain_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     warnings.filterwarnings("ignore")
@@ -198,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     contenders: dict[str, Callable[[], None]] = {}
     ours = Ours()
     contenders["ours_eager"] = make_step(ours, ours)
+    looped = Ours()
+    contenders["ours_eager_loop"] = without_cpu_kernels(make_step(looped, looped))
     ours_all = Ours(all_trainable=True)
     contenders["ours_eager_all_trainable"] = make_step(ours_all, ours_all)
     if not args.no_compile:
@@ -223,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {
         "eager_vs_rockpool": ms["ours_eager"] / ms["rockpool_LIFTorch"],
         "eager_vs_snntorch_synaptic": ms["ours_eager"] / ms["snntorch_Synaptic"],
+        "eager_cpu_kernels_vs_loop": ms["ours_eager"] / ms["ours_eager_loop"],
     }
     if "ours_compiled" in ms:
         ratios["compiled_vs_rockpool"] = ms["ours_compiled"] / ms["rockpool_LIFTorch"]
@@ -231,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios["compiled_scan_op_vs_eager"] = ms["ours_compiled_scan_op"] / ms["ours_eager"]
 
     print(f"\n16 -> {N_HID} LIF -> {N_OUT} LIF, T={T}, batch {BATCH}, {args.threads} threads, "
-          f"median of {args.repeats} training steps")
+          f"median of {args.repeats} training steps, malloc {args.malloc}")
     print(f"{'contender':<26} {'ms/step':>9}")
     for name, value in ms.items():
         print(f"{name:<26} {value:9.2f}")

@@ -16,11 +16,12 @@ from .core import (
 )
 from .data import load_dataset
 from .io.model_file import load_model, save_model
-from .runtime import resolve_accelerator, set_threads, use_threads
+from .runtime import resolve_accelerator, retain_freed_memory, set_threads, use_threads
 from .training import METHODS, TrainConfig, evaluate, fit, make_method
 
 __all__ = [
     "FAMILIES", "METHODS", "LIFLayer", "NetworkConfig", "SNNClassifier", "TrainConfig", "__version__",
     "evaluate", "fit", "functional_forward", "load_dataset", "load_model", "make_method",
-    "parameter_families", "physical_parameters", "resolve_accelerator", "save_model", "set_threads", "use_threads",
+    "parameter_families", "physical_parameters", "resolve_accelerator", "retain_freed_memory", "save_model",
+    "set_threads", "use_threads",
 ]

@@ -483,11 +483,13 @@ def _add_runtime_options(p: argparse.ArgumentParser, accelerator: bool) -> None:
 
 
 def _apply_runtime_options(args: argparse.Namespace) -> None:
-    """Apply the thread policy (or the count asked for) and check the accelerator, before any work.
+    """Apply the thread policy (or the count asked for) and the memory policy (freed memory kept for reuse,
+    :mod:`robust_snn.runtime.memory`), and check the accelerator, before any work.
 
     An unset ``--threads`` stays unset in the saved configuration: a rerun then follows the policy again."""
-    from .runtime import check_threads, resolve_accelerator, set_threads
+    from .runtime import check_threads, resolve_accelerator, retain_freed_memory, set_threads
 
+    retain_freed_memory()
     if hasattr(args, "threads"):
         set_threads(None if args.threads is None else check_threads(args.threads, "--threads"))
     if getattr(args, "accelerator", None) is not None:

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .lif_scan import lif_scan, lif_spikes
-from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step, recurrent_matrix
+from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step, project, recurrent_matrix
 from .parameters import Parameter, initialise
 from .surrogates import Surrogate
 
@@ -152,7 +152,7 @@ class LIFLayer(nn.Module):
         alpha = decay(self.dt, self.tau_mem)
         beta = decay(self.dt, self.tau_syn)
         bias, threshold = self.bias, self.threshold
-        drive = lif_drive(torch.matmul(x, self.weight.t()), bias, beta)
+        drive = lif_drive(project(x, self.weight), bias, beta)
         w_rec_t = recurrent_matrix(self.w_rec, beta, self._offdiag) if self.recurrent else None
         rho = decay(self.dt, self.tau_adapt) if self.adaptive else None
         kappa = self.adapt_strength if self.adaptive else None

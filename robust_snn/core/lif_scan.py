@@ -17,7 +17,9 @@ buffers, and an opaque operator keeps the compiled graph whole (no graph break) 
 
 On CUDA tensors (outside ``torch.func`` transforms, with Triton installed) the forward loop and the backward
 recursion each run as one GPU kernel instead, :mod:`robust_snn.core.lif_scan_triton`, with the same equations;
-:data:`use_triton_kernels` switches that off.
+:data:`use_triton_kernels` switches that off. On the CPU, layers without recurrent weights (float32, outside
+``vmap``) run both as compiled C loops, :mod:`robust_snn.core.lif_scan_cpu` (the forward pass bit for bit the
+loop's); :data:`use_cpu_kernels` switches that off.
 
 The forward loop is :func:`~robust_snn.core.lif_step.lif_step` over time, writing into preallocated buffers.
 The backward pass is the adjoint of that step's equations, in the notation of its docstring (``W`` = ``W_r``,
@@ -39,6 +41,7 @@ from typing import Callable
 
 import torch
 
+from . import lif_scan_cpu
 from .lif_step import LIFParams, LIFStepState, StepBuffers, initial_state, lif_step
 from .surrogates import _SHAPES
 from .trace_layout import time_major_like
@@ -95,8 +98,14 @@ class _StepStore:
 
 
 def _kernels_for(drive, w_rec, rho, *per_neuron):  # noqa: ANN001, ANN202
-    """:mod:`robust_snn.core.lif_scan_triton` where its GPU kernels take this call (a CUDA tensor that is not
-    vmapped, Triton installed; see its ``applies``), else None: the loop below. Imported only for CUDA tensors."""
+    """The compiled loops that take this call, else None (the loop below): on CUDA
+    :mod:`robust_snn.core.lif_scan_triton` (not vmapped, Triton installed; imported only for CUDA tensors), on
+    the CPU :mod:`robust_snn.core.lif_scan_cpu` (feed-forward float32 layers, not vmapped, a C compiler found);
+    see their ``applies``."""
+    if drive.device.type == "cpu":
+        if use_cpu_kernels and lif_scan_cpu.applies(drive, w_rec, rho, *per_neuron):
+            return lif_scan_cpu
+        return None
     if not (drive.is_cuda and use_triton_kernels):
         return None
     try:
@@ -108,6 +117,9 @@ def _kernels_for(drive, w_rec, rho, *per_neuron):  # noqa: ANN001, ANN202
 
 #: Whether CUDA tensors may take the Triton kernels (False: the loop, e.g. to time or check one against the other).
 use_triton_kernels = True
+
+#: Whether CPU tensors may take the compiled C loops (False: the per-step loop).
+use_cpu_kernels = True
 
 
 def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces):  # noqa: ANN001, ANN202
@@ -181,12 +193,14 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
     else:
         theta = threshold.expand_as(spikes)
     v_pre = torch.addcmul(vmem, spikes, theta)
-    surrogate = shape(v_pre - theta, scale)  # H'(V_t - theta_t), all steps at once
+    surrogate = shape(v_pre.sub_(theta), scale)  # H'(V_t - theta_t), all steps at once (in place: no temporary)
     kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
     if kernels is not None:
         g_drive, sums = kernels.backward(g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, adapt, bias, alpha,
                                          beta, threshold, w_rec, rho, kappa)
-        totals = sums.sum(1)  # over the batch: alpha, beta, threshold, rho, kappa
+        # Over the batch: alpha, beta, threshold, rho, kappa; each its own tensor (a custom op's outputs must not
+        # alias one another, as views of one sum would)
+        totals = [total.clone() for total in sums.sum(1)]
         return (g_drive if need[0] else None, (beta * g_drive[:, 0]).sum(0) if need[1] else None,
                 totals[0] if need[2] else None, totals[1] if need[3] else None, totals[2] if need[4] else None,
                 _recurrent_weight_grad(spikes, g_drive) if need[5] else None,

@@ -33,7 +33,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .trace_layout import time_major_like
+from .trace_layout import in_trace_layout, time_major_like
 
 #: Largest recurrent population one program holds (its rows' whole state stays in registers).
 MAX_RECURRENT = 512
@@ -203,13 +203,6 @@ def _per_neuron(p: torch.Tensor, n: int) -> torch.Tensor:
     return p.detach().reshape(-1).expand(n).contiguous()
 
 
-def _in_layout(trace: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """``trace`` with ``ref``'s strides (a copy only where they differ): both kernels index every trace alike."""
-    if trace.stride() == ref.stride():
-        return trace
-    return torch.empty_strided(ref.shape, ref.stride(), dtype=trace.dtype, device=trace.device).copy_(trace)
-
-
 def _tiles(batch: int, n: int, recurrent: bool) -> tuple[tuple[int, int], dict[str, int]]:
     """Grid and block sizes: recurrent tiles hold all neurons of 16 rows (``tl.dot`` needs 16); otherwise 2 rows x
     128 neurons, enough programs to fill a GPU at the Open Neuromorphic benchmark's batch of 16."""
@@ -256,7 +249,7 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     adaptive)."""
     batch, steps, n = spikes.shape
     adaptive = rho is not None
-    traces = [_in_layout(t, spikes) for t in (surrogate, spikes, vmem, u, adapt if adaptive else spikes)]
+    traces = [in_trace_layout(t, spikes) for t in (surrogate, spikes, vmem, u, adapt if adaptive else spikes)]
     g_drive = time_major_like(spikes)  # (the recurrent read-back of gU_{t+1} reads only what the program wrote)
     sums = torch.empty((5, batch, n), dtype=torch.float32, device=spikes.device)
     incoming = [(g if g is not None else spikes) for g in (g_spikes, g_vmem, g_u)]

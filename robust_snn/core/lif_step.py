@@ -93,6 +93,19 @@ def decay(dt: float, tau: torch.Tensor) -> torch.Tensor:
     return torch.exp(-dt / tau)
 
 
+def project(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The input projection ``W x`` for all steps, ``(batch, time, n_in) -> (batch, time, n)``, in ``x``'s layout.
+
+    Why not plain ``x @ W^T``: a spike trace from a layer is stored time-major (:mod:`.trace_layout`), a
+    transposed view that ``matmul`` would copy to fold batch and time; folding time and batch instead is free,
+    and the product then comes out time-major too, so the next layer's drive, traces and gradients keep one
+    layout without copies. Each output row is the same dot products either way.
+    """
+    if x.dim() == 3 and not x.is_contiguous() and x.transpose(0, 1).is_contiguous():
+        return torch.matmul(x.transpose(0, 1), weight.t()).transpose(0, 1)
+    return torch.matmul(x, weight.t())
+
+
 def lif_drive(projection: torch.Tensor, bias: torch.Tensor, beta: torch.Tensor,
               out: torch.Tensor | None = None) -> torch.Tensor:
     """The spike-independent part of the drive, ``beta W x + (1 - beta) b``, for all steps at once.
@@ -170,5 +183,5 @@ def lif_step(d: torch.Tensor, state: LIFStepState, p: LIFParams, spike: SpikeFun
     return _new_tuple(LIFStepState, (u, v, s, a))
 
 
-__all__ = ["LIFParams", "LIFStepState", "StepBuffers", "decay", "initial_state", "lif_drive", "lif_step",
+__all__ = ["LIFParams", "LIFStepState", "StepBuffers", "decay", "initial_state", "lif_drive", "lif_step", "project",
            "recurrent_matrix"]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .lif import DEFAULT_DT, DEFAULT_TAU_MEM, DEFAULT_TAU_SYN, filter_gain
-from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step
+from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step, project
 from .parameters import Parameter, initialise, zeros
 
 
@@ -78,7 +78,7 @@ class LeakyReadout(nn.Module):
     def membrane(self, x: torch.Tensor) -> torch.Tensor:
         """Membrane trace ``(batch, time, classes)``."""
         alpha, beta, bias = decay(self.dt, self.tau_mem), decay(self.dt, self.tau_syn), self.bias
-        drive = lif_drive(torch.matmul(x, self.weight.t()), bias, beta)
+        drive = lif_drive(project(x, self.weight), bias, beta)
         params = LIFParams(alpha, beta, None)  # no threshold: the LIF step without spikes or reset
         state = initial_state(bias, (x.shape[0],))
         trace = []

@@ -1,0 +1,315 @@
+"""The feed-forward LIF scan's forward loop and backward recursion as two compiled CPU loops (C, via ctypes).
+
+Why: the fused scan (:mod:`robust_snn.core.lif_scan`) runs its time loop in Python, one handful of tensor ops
+per step. At the sizes of a keyword-spotting layer (a batch of 128 x 64 neurons: 8k numbers per step) each op
+costs a few microseconds of dispatch for well under a microsecond of arithmetic, so the loops are almost all
+overhead: ``benchmarks/bench_core.py``'s training step spent about two thirds of its time there. Here each loop
+is one call into C that carries every neuron through all steps, with the equations of
+:func:`~robust_snn.core.lif_step.lif_step` and the adjoints of :mod:`robust_snn.core.lif_scan`'s docstring, as
+the GPU kernels (:mod:`robust_snn.core.lif_scan_triton`) do on CUDA.
+
+Scope: float32 CPU tensors outside ``torch.func`` transforms, layers without recurrent weights (adaptive or
+not). A recurrent layer needs a dense ``(batch, n) x (n, n)`` product in every backward step, which wants a
+BLAS, not a plain C loop; it keeps the per-step loop, as does everything :func:`applies` refuses.
+
+How it is built: the C source below is compiled once per machine with the system C compiler (``$CC``, else
+``cc``) into ``$ROBUST_SNN_CACHE`` or ``~/.cache/robust_snn/kernels``, keyed by a hash of the source, the flags
+and the CPU's instruction-set flags (``-march=native``), written atomically; about a second. Same numbers as the
+loop: every ``addcmul`` of ``lif_step`` is a fused multiply-add (``fmaf``: one rounding, as PyTorch's
+``addcmul`` kernel rounds), ``-ffp-contract=off`` keeps every other multiply and add separately rounded, and
+the forward pass computes each value with the same operations in the same order as ``lif_step``, so spikes and
+traces equal the loop's bit for bit (``tests/test_lif_scan_cpu.py``); the backward pass sums the
+parameter gradients in another order (agreement to float32 rounding). Without a compiler, or with
+``ROBUST_SNN_CPU_KERNELS=0``, or :data:`robust_snn.core.lif_scan.use_cpu_kernels` set to False, the loop runs.
+The GIL is released during each call (ctypes), so chip groups in threads overlap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+from .trace_layout import in_trace_layout, time_major_like
+
+_SOURCE = r"""
+#include <stdint.h>
+#include <stddef.h>
+#include <math.h>
+
+/* PyTorch's addcmul(x, y, z) rounds once, as fmaf(y, z, x): the loop's lif_step is all addcmul.
+   Inner loops run over the n neurons of one row with unit stride and no branches, so that they vectorise:
+   absent inputs are rows of zeros, unkept outputs go to a scratch row, and a layer without adaptation runs with
+   rho = kappa = 0 (then theta = fmaf(a, 0, threshold) = threshold and A stays S: exactly the plain step). */
+
+/* One step of one row of n neurons (separate and not inlined, so that its restrict pointers let it vectorise). */
+static __attribute__((noinline)) void forward_row(
+    int64_t n, const float *restrict d, const float *restrict alpha, const float *restrict beta,
+    const float *restrict threshold, const float *restrict rho, const float *restrict kappa,
+    float *restrict us, float *restrict vs, float *restrict as,
+    float *restrict s_row, float *restrict v_row, float *restrict u_row, float *restrict a_row)
+{
+    for (int64_t j = 0; j < n; ++j) {
+        const float u = fmaf(us[j], beta[j], d[j]);                /* U_t = d_t + beta U_{t-1} */
+        const float v = fmaf(vs[j], alpha[j], u);                  /* V_t = U_t + alpha V'_{t-1} */
+        const float theta = fmaf(as[j], kappa[j], threshold[j]);  /* theta_t = threshold + kappa A_{t-1} */
+        const float s = v >= theta ? 1.0f : 0.0f;                  /* S_t = H(V_t - theta_t) */
+        const float v_reset = fmaf(-s, theta, v);                  /* V'_t = V_t - S_t theta_t */
+        const float a = fmaf(as[j], rho[j], s);                    /* A_t = S_t + rho A_{t-1} */
+        us[j] = u;
+        vs[j] = v_reset;
+        as[j] = a;
+        s_row[j] = s;
+        v_row[j] = v_reset;
+        u_row[j] = u;
+        a_row[j] = a;
+    }
+}
+
+/* Forward. drive rows at b * d_sb + t * d_st (unit neuron stride); traces time-major (o_sb, o_st). State before
+   step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written. scratch: 6 * n floats. */
+void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, int64_t d_sb, int64_t d_st,
+                 const float *bias, const float *alpha, const float *beta, const float *threshold,
+                 const float *rho, const float *kappa,
+                 float *spikes, float *vmem, float *u_out, float *a_out, int64_t o_sb, int64_t o_st, int keep,
+                 float *scratch)
+{
+    /* Row by row, all steps of a row before the next: its state and parameters stay in the L1 cache. */
+    float *us = scratch, *vs = scratch + n, *as = scratch + 2 * n, *junk = scratch + 3 * n;
+    for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t j = 0; j < n; ++j) {
+            us[j] = bias[j];
+            vs[j] = 0.0f;
+            as[j] = 0.0f;
+        }
+        for (int64_t t = 0; t < steps; ++t) {
+            const int64_t at = b * o_sb + t * o_st;
+            forward_row(n, drive + b * d_sb + t * d_st, alpha, beta, threshold, rho, kappa, us, vs, as, spikes + at,
+                        keep ? vmem + at : junk, keep ? u_out + at : junk + n, keep && a_out ? a_out + at : junk + 2 * n);
+        }
+    }
+}
+
+/* One backward step of one row of n neurons (separate and not inlined, as forward_row). */
+static __attribute__((noinline)) void backward_row(
+    int64_t n, const float *restrict gs_in, const float *restrict gv_in, const float *restrict gu_in,
+    const float *restrict sur, const float *restrict s_t, const float *restrict v_prev,
+    const float *restrict u_prev, const float *restrict a_prev,
+    const float *restrict alpha, const float *restrict beta, const float *restrict threshold,
+    const float *restrict rho, const float *restrict kappa,
+    float *restrict gvn, float *restrict gun, float *restrict gan, float *restrict gthn, float *restrict gd,
+    float *restrict s_alpha, float *restrict s_beta, float *restrict s_theta, float *restrict s_rho,
+    float *restrict s_kappa)
+{
+    for (int64_t j = 0; j < n; ++j) {
+        const float gvp = alpha[j] * gvn[j] + gv_in[j];           /* gV'_t = gVout_t + alpha gV_{t+1} */
+        const float theta = threshold[j] + kappa[j] * a_prev[j];  /* theta_t */
+        const float ga = fmaf(kappa[j], gthn[j], rho[j] * gan[j]); /* gA_t = rho gA_{t+1} + kappa gTheta_{t+1} */
+        const float gs = fmaf(-gvp, theta, gs_in[j] + ga);        /* gS_t = gSout_t + gA_t - gV'_t theta_t */
+        const float gv = fmaf(gs, sur[j], gvp);                    /* gV_t = gV'_t + gS_t H'(V_t - theta_t) */
+        const float gu = fmaf(beta[j], gun[j], gv) + gu_in[j];     /* gU_t = gUout_t + gV_t + beta gU_{t+1} */
+        const float gtheta = -(gvp * s_t[j] + gs * sur[j]);        /* gTheta_t */
+        gd[j] = gu;
+        s_alpha[j] += gv * v_prev[j];
+        s_beta[j] += gu * u_prev[j];
+        s_theta[j] += gtheta;
+        s_rho[j] += ga * a_prev[j];
+        s_kappa[j] += gtheta * a_prev[j];
+        gvn[j] = gv;
+        gun[j] = gu;
+        gan[j] = ga;
+        gthn[j] = gtheta;
+    }
+}
+
+/* Backward: the adjoint recursion, backwards in time. g_s/g_v/g_u: incoming gradients, rows at b * sb + t * st
+   (unit neuron stride; a stride may be 0, a broadcast), or NULL; a_tr NULL when not adaptive. Writes gU (= dLoss/d drive) into g_drive (time-major) and the per-row sums
+   over time of gV_t V'_{t-1}, gU_t U_{t-1}, gTheta_t, gA_t A_{t-1}, gTheta_t A_{t-1} into sums (5, batch, n).
+   scratch: 5 * n floats. */
+void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int64_t gs_sb, int64_t gs_st,
+                  const float *g_v, int64_t gv_sb, int64_t gv_st, const float *g_u, int64_t gu_sb, int64_t gu_st,
+                  const float *surrogate, const float *spikes, const float *vmem, const float *u_tr,
+                  const float *a_tr, int64_t o_sb, int64_t o_st,
+                  const float *bias, const float *alpha, const float *beta, const float *threshold,
+                  const float *rho, const float *kappa, float *g_drive, float *sums, float *scratch)
+{
+    /* Row by row, as the forward pass: the row's adjoint state and sums stay in the L1 cache. */
+    const int64_t plane = batch * n;
+    float *gvn = scratch, *gun = scratch + n, *gan = scratch + 2 * n, *gthn = scratch + 3 * n;
+    float *zeros = scratch + 4 * n;
+    for (int64_t b = 0; b < batch; ++b) {
+        const int64_t row = b * n;
+        for (int64_t i = 0; i < 5 * n; ++i) scratch[i] = 0.0f;
+        for (int64_t k = 0; k < 5; ++k)
+            for (int64_t j = 0; j < n; ++j) sums[k * plane + row + j] = 0.0f;
+        for (int64_t t = steps - 1; t >= 0; --t) {
+            const int64_t at = b * o_sb + t * o_st;
+            backward_row(n, g_s ? g_s + b * gs_sb + t * gs_st : zeros, g_v ? g_v + b * gv_sb + t * gv_st : zeros,
+                         g_u ? g_u + b * gu_sb + t * gu_st : zeros,
+                         surrogate + at, spikes + at,
+                         t > 0 ? vmem + at - o_st : zeros,           /* V'_{t-1}, V'_{-1} = 0 */
+                         t > 0 ? u_tr + at - o_st : bias,            /* U_{t-1}, U_{-1} = bias */
+                         t > 0 && a_tr ? a_tr + at - o_st : zeros,   /* A_{t-1}, A_{-1} = 0 */
+                         alpha, beta, threshold, rho, kappa, gvn, gun, gan, gthn, g_drive + at,
+                         sums + row, sums + plane + row, sums + 2 * plane + row, sums + 3 * plane + row,
+                         sums + 4 * plane + row);
+        }
+    }
+}
+"""
+
+#: The compiler flags (part of the cache key). ``-ffp-contract=off``: no fused multiply-adds but the explicit
+#: ``fmaf`` calls, so each value is rounded as PyTorch's kernels round it (the forward pass equals the loop bit
+#: for bit).
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=c99")
+
+_lock = threading.Lock()
+_library: list[ctypes.CDLL | None] = []  # [] until first use, then [the library] or [None] (unavailable)
+
+
+def _cpu_flags() -> str:
+    """The CPU's instruction-set flags (``-march=native`` code must not run on another CPU sharing the cache)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("ROBUST_SNN_CACHE")
+    return Path(root) / "kernels" if root else Path.home() / ".cache" / "robust_snn" / "kernels"
+
+
+def _build() -> ctypes.CDLL | None:
+    """Compile (or find compiled) and load the library; ``None``, with one warning, if that is impossible."""
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        warnings.warn("robust_snn: no C compiler (cc) found, so the CPU LIF scan runs its per-step Python loop "
+                      "(about 3x slower training); install gcc, or set ROBUST_SNN_CPU_KERNELS=0 to silence this",
+                      RuntimeWarning, stacklevel=4)
+        return None
+    key = hashlib.sha256("\n".join((_SOURCE, " ".join(FLAGS), compiler, _cpu_flags())).encode()).hexdigest()[:16]
+    target = _cache_dir() / f"lif_scan_{key}.so"
+    if not target.exists():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                source = Path(tmp) / "lif_scan.c"
+                source.write_text(_SOURCE)
+                built = Path(tmp) / "lif_scan.so"
+                subprocess.run([compiler, *FLAGS, str(source), "-o", str(built), "-lm"], check=True, capture_output=True,
+                               text=True, timeout=120)
+                os.replace(built, target)  # atomic: a concurrent process sees the whole library or none
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", None) or str(exc)
+            warnings.warn(f"robust_snn: compiling the CPU LIF scan with {compiler} failed ({detail.strip()[:300]}); "
+                          "the per-step Python loop runs instead (set ROBUST_SNN_CPU_KERNELS=0 to silence this)",
+                          RuntimeWarning, stacklevel=4)
+            return None
+    lib = ctypes.CDLL(str(target))
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 10 + [i64] * 2 + [ctypes.c_int, ptr]
+    lib.lif_backward.argtypes = [i64] * 3 + [ptr, i64, i64] * 3 + [ptr] * 5 + [i64] * 2 + [ptr] * 9
+    lib.lif_forward.restype = lib.lif_backward.restype = None
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled loops (built on first use), or ``None`` where they are unavailable or switched off."""
+    if os.environ.get("ROBUST_SNN_CPU_KERNELS", "1") == "0":
+        return None
+    if not _library:
+        with _lock:
+            if not _library:
+                _library.append(_build())
+    return _library[0]
+
+
+def applies(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
+            *per_neuron: torch.Tensor | None) -> bool:
+    """Whether a scan call takes the compiled loops: a float32 CPU ``(batch, time, n)`` drive outside
+    ``torch.func`` transforms, no recurrent weights, per-neuron constants of ``n`` float32 values, and the
+    library available."""
+    if drive.device.type != "cpu" or drive.dtype != torch.float32 or drive.dim() != 3 or w_rec is not None:
+        return False
+    if torch._C._functorch.is_functorch_wrapped_tensor(drive):
+        return False
+    n = drive.shape[2]
+    if not all(p is not None and p.numel() == n and p.dtype == torch.float32 and p.device.type == "cpu"
+               and not torch._C._functorch.is_functorch_wrapped_tensor(p) for p in per_neuron):
+        return False
+    return library() is not None
+
+
+def _vectors(drive: torch.Tensor, *params: torch.Tensor | None) -> list[torch.Tensor]:
+    """Each per-neuron constant as ``n`` contiguous floats; an absent one (``rho``, ``kappa`` of a layer without
+    adaptation) as zeros, which make the C loops compute the plain step exactly."""
+    n = drive.shape[2]
+    return [drive.new_zeros(n) if p is None else p.detach().reshape(-1).contiguous() for p in params]
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
+            threshold: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
+            kappa: torch.Tensor | None, keep_traces: bool) -> tuple[torch.Tensor | None, ...]:
+    """Spikes, membrane after reset, ``U`` and the adaptation trace, as :func:`robust_snn.core.lif_scan._run`
+    returns them (time-major; membrane, ``U`` and adaptation ``None`` unless ``keep_traces``, adaptation
+    ``None`` when not adaptive)."""
+    assert w_rec is None, "recurrent layers keep the per-step loop"
+    batch, steps, n = drive.shape
+    drive = drive.detach()
+    if drive.stride(2) != 1:
+        drive = drive.contiguous()
+    spikes = time_major_like(drive)
+    vmem, u = (time_major_like(drive), time_major_like(drive)) if keep_traces else (None, None)
+    adapt = time_major_like(drive) if keep_traces and rho is not None else None
+    params = _vectors(drive, bias, alpha, beta, threshold, rho, kappa)
+    scratch = drive.new_empty(6 * n)
+    library().lif_forward(batch, steps, n, drive.data_ptr(), drive.stride(0), drive.stride(1),
+                          *(p.data_ptr() for p in params), spikes.data_ptr(), _ptr(vmem), _ptr(u), _ptr(adapt),
+                          *spikes.stride()[:2], int(keep_traces), scratch.data_ptr())
+    return spikes, vmem, u, adapt
+
+
+def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: torch.Tensor | None,
+             surrogate: torch.Tensor, spikes: torch.Tensor, vmem: torch.Tensor, u: torch.Tensor,
+             adapt: torch.Tensor | None, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
+             threshold: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
+             kappa: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dLoss/d drive`` ``(batch, time, n)`` and the ``(5, batch, n)`` per-row parameter-gradient sums, as
+    :func:`robust_snn.core.lif_scan_triton.backward` returns them."""
+    assert w_rec is None, "recurrent layers keep the per-step loop"
+    batch, steps, n = spikes.shape
+    # Every trace in the spikes' layout (a copy only where one differs): the C loops index them by one offset.
+    # Incoming gradients are read where they are, in rows of unit neuron stride (else copied).
+    traces = [in_trace_layout(t.detach().float(), spikes) for t in (surrogate, spikes, vmem, u)]
+    a_tr = in_trace_layout(adapt.detach().float(), spikes) if rho is not None else None
+    grads = [None if g is None else g.detach().float() for g in (g_spikes, g_vmem, g_u)]
+    grads = [g if g is None or g.stride(2) == 1 else in_trace_layout(g, spikes) for g in grads]
+    incoming = [x for g in grads for x in ((None, 0, 0) if g is None else (g.data_ptr(), *g.stride()[:2]))]
+    g_drive = time_major_like(spikes)
+    sums = spikes.new_empty(5, batch, n)
+    params = _vectors(spikes, bias, alpha, beta, threshold, rho, kappa)
+    scratch = spikes.new_empty(5 * n)
+    library().lif_backward(batch, steps, n, *incoming, *(t.data_ptr() for t in traces), _ptr(a_tr),
+                           *spikes.stride()[:2], *(p.data_ptr() for p in params), g_drive.data_ptr(),
+                           sums.data_ptr(), scratch.data_ptr())
+    return g_drive, sums
+
+
+__all__ = ["applies", "backward", "forward", "library"]

@@ -1,0 +1,200 @@
+"""The scan's compiled CPU loops (robust_snn.core.lif_scan_cpu) against the per-step loop and plain autograd.
+
+The forward loop must equal the Python loop bit for bit (the same operations rounded the same way); the
+backward recursion must give every gradient of plain autograd through the op-by-op LIF step (the layer with
+``use_scan = False``), as the Python loop does. Also: which calls take the compiled loops, and what happens
+without a C compiler.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+import robust_snn.core.lif_scan as scan_module
+from robust_snn.core import LIFLayer, Surrogate, lif_scan_cpu
+
+FEED_FORWARD = [{}, {"adaptive": True, "adapt_strength": 0.3, "tau_adapt": 0.05},
+                {"surrogate": Surrogate("atan")}, {"surrogate": Surrogate("triangular")}]
+IDS = ["ffwd", "adaptive", "atan", "triangular"]
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the compiled loops' calls."""
+    counted = {"forward": 0, "backward": 0}
+    for name in counted:
+        original = getattr(lif_scan_cpu, name)
+
+        def wrapper(*args, _name=name, _original=original, **kwargs):
+            counted[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(lif_scan_cpu, name, wrapper)
+    return counted
+
+
+def layer(n_out: int = 37, **kw) -> LIFLayer:
+    """37 neurons: not a multiple of any vector width, so the loops' remainders are exercised."""
+    torch.manual_seed(0)
+    lif = LIFLayer(6, n_out, dt=1e-3, tau_mem=0.02, tau_syn=0.008, threshold=0.7, bias=0.02, **kw)
+    with torch.no_grad():
+        lif.bias.uniform_(-0.05, 0.1)
+        lif.log_tau_mem.add_(0.3 * torch.randn(n_out))
+        lif.log_threshold.add_(0.2 * torch.randn(n_out))
+    return lif
+
+
+def run(lif: LIFLayer, x: torch.Tensor, weights: torch.Tensor, kernels: bool):
+    """Spikes, traces, the input's and every parameter's gradient of a loss reading spikes, membrane and current."""
+    scan_module.use_cpu_kernels = kernels
+    try:
+        xi = x.clone().requires_grad_(True)
+        spikes, state = lif(xi, record=True)
+        loss = (spikes * weights).sum() + 0.1 * (state.vmem * weights).sum() + 0.05 * state.isyn.pow(2).sum()
+        loss.backward()
+    finally:
+        scan_module.use_cpu_kernels = True
+    grads = {n: p.grad.clone() for n, p in lif.named_parameters()}
+    lif.zero_grad(set_to_none=True)
+    return spikes.detach(), state.vmem.detach(), state.isyn.detach(), xi.grad, grads
+
+
+def data(batch: int = 5, steps: int = 60):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(batch, steps, 6, generator=g) * 2, torch.randn(batch, steps, 37, generator=g)
+
+
+@pytest.mark.parametrize("kw", FEED_FORWARD, ids=IDS)
+def test_forward_equals_the_per_step_loop_bit_for_bit(kw, calls):
+    lif, (x, w) = layer(**kw), data()
+    compiled, looped = run(lif, x, w, kernels=True), run(lif, x, w, kernels=False)
+    assert calls == {"forward": 1, "backward": 1}  # the first run took the compiled loops, the second did not
+    assert compiled[0].sum() > 50
+    for a, b in zip(compiled[:3], looped[:3]):
+        assert torch.equal(a, b)
+    with torch.no_grad():  # inference (spikes only)
+        assert torch.equal(lif(x), compiled[0])
+    assert calls["forward"] == 2
+
+
+@pytest.mark.parametrize("kernels", [True, False], ids=["compiled-loops", "python-loop"])
+@pytest.mark.parametrize("kw", FEED_FORWARD, ids=IDS)
+def test_every_gradient_matches_autograd_through_the_lif_step(kw, kernels):
+    lif, (x, w) = layer(**kw), data()
+    reference = copy.deepcopy(lif)
+    reference.use_scan = False  # op by op under autograd, with the surrogate spike function
+    got, want = run(lif, x, w, kernels), run(reference, x, w, kernels)
+    assert torch.equal(got[0], want[0])
+    assert torch.allclose(got[1], want[1], atol=1e-5) and torch.allclose(got[2], want[2], atol=1e-5)
+    assert torch.allclose(got[3], want[3], rtol=1e-4, atol=1e-5)
+    assert got[4].keys() == want[4].keys()
+    for name, value in want[4].items():
+        assert torch.allclose(got[4][name], value, rtol=1e-4, atol=1e-5), name
+
+
+def test_incoming_gradients_in_any_layout(calls):
+    """A gradient broadcast over time (from a mean over time: stride 0) and one whose neurons are not adjacent in
+    memory (copied first) give the Python loop's gradients."""
+    lif, (x, _) = layer(), data()
+    results = []
+    for kernels in (True, False):
+        scan_module.use_cpu_kernels = kernels
+        try:
+            xi = x.clone().requires_grad_(True)
+            spikes, state = lif(xi, record=True)
+            weights = torch.randn(37, 5, generator=torch.Generator().manual_seed(3))
+            loss = (spikes.mean(1) * weights.t()).sum() + (state.vmem * weights.t()[:, None, :]).sum()
+            loss.backward()
+        finally:
+            scan_module.use_cpu_kernels = True
+        results.append((xi.grad, {n: p.grad.clone() for n, p in lif.named_parameters()}))
+        lif.zero_grad(set_to_none=True)
+    assert calls["backward"] == 1
+    (gx1, g1), (gx2, g2) = results
+    assert torch.allclose(gx1, gx2, rtol=1e-5, atol=1e-6)
+    for name in g1:
+        assert torch.allclose(g1[name], g2[name], rtol=1e-5, atol=1e-6), name
+
+
+def test_recurrent_float64_and_vmapped_calls_keep_the_python_loop(calls):
+    x, _ = data(batch=2, steps=10)
+    with torch.no_grad():
+        layer(recurrent=True)(x)  # a recurrent layer: the loop
+        layer().double()(x.double())  # float64: the loop
+    lif = layer()
+    params = {k: v.detach() for k, v in lif.named_parameters()}
+    chips = {k: torch.stack([v, v * 1.05]) for k, v in params.items()}
+    torch.func.vmap(lambda p: torch.func.functional_call(lif, p, (x,)))(chips)  # batched tensors: the loop
+    assert calls == {"forward": 0, "backward": 0}
+    with torch.no_grad():
+        lif(x)
+    assert calls["forward"] == 1
+
+
+def test_torch_func_grad_gives_the_python_loops_gradients():
+    """Under ``torch.func.grad`` the scan's forward sees plain tensors (and may take the compiled loop), its
+    backward the transform's wrappers (the Python loop): the gradients must be the loop's."""
+    lif, (x, _) = layer(), data(batch=3, steps=20)
+    params = {k: v.detach() for k, v in lif.named_parameters()}
+
+    def grads():
+        return torch.func.grad(lambda p: torch.func.functional_call(lif, p, (x,)).sum())(params)
+
+    compiled = grads()
+    scan_module.use_cpu_kernels = False
+    try:
+        looped = grads()
+    finally:
+        scan_module.use_cpu_kernels = True
+    for name, value in looped.items():
+        assert torch.equal(compiled[name], value), name
+
+
+@pytest.fixture
+def fresh_build(monkeypatch, tmp_path):
+    """The library built anew into an empty cache folder."""
+    monkeypatch.setenv("ROBUST_SNN_CACHE", str(tmp_path))
+    monkeypatch.setattr(lif_scan_cpu, "_library", [])
+    return tmp_path
+
+
+def test_the_library_is_compiled_once_into_the_cache_and_then_reused(fresh_build, monkeypatch):
+    assert lif_scan_cpu.library() is not None
+    built = list((fresh_build / "kernels").glob("lif_scan_*.so"))
+    assert len(built) == 1
+    monkeypatch.setattr(lif_scan_cpu, "_library", [])
+
+    def no_compiler(*args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(lif_scan_cpu.subprocess, "run", no_compiler)
+    assert lif_scan_cpu.library() is not None  # loaded from the cache
+
+
+def test_without_a_compiler_the_python_loop_runs_with_one_warning(fresh_build, monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(lif_scan_cpu.shutil, "which", lambda name: None)
+    lif, (x, w) = layer(), data(batch=2, steps=10)
+    with pytest.warns(RuntimeWarning, match="no C compiler"):
+        spikes = run(lif, x, w, kernels=True)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once per process
+        run(lif, x, w, kernels=True)
+    assert torch.equal(spikes, run(lif, x, w, kernels=False)[0])
+
+
+def test_a_failing_compiler_says_why_and_the_python_loop_runs(fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", "false")  # a "compiler" that fails
+    with pytest.warns(RuntimeWarning, match="compiling the CPU LIF scan with false failed"):
+        assert lif_scan_cpu.library() is None
+
+
+def test_the_environment_switch_turns_the_compiled_loops_off(monkeypatch, calls):
+    monkeypatch.setenv("ROBUST_SNN_CPU_KERNELS", "0")
+    with torch.no_grad():
+        layer()(data(batch=2, steps=10)[0])
+    assert calls["forward"] == 0
