@@ -59,8 +59,11 @@ the generic path on one thread / on two (what its second intra-op thread gains).
 A contender whose warm-up run takes over ``--max-repeat-s`` seconds (default 20: a loop whose intra-op threads
 collapsed on a busy machine takes minutes) is timed once, by its warm-up run, and the script says which.
 
+Memory: by default the process first calls :func:`robust_snn.retain_freed_memory`, as the command line does
+(every contender shares it); ``--malloc default`` keeps glibc's defaults.
+
 Usage: ``python benchmarks/bench_ensemble.py [--json FILE|-] [--repeats N] [--threads 2,1] [--samples S]
-[--max-repeat-s S]``
+[--max-repeat-s S] [--malloc retain|default]``
 """
 
 from __future__ import annotations
@@ -117,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="2,1", help="comma-separated torch thread counts to measure")
     parser.add_argument("--max-repeat-s", type=float, default=20.0,
                         help="a contender whose warm-up run takes longer is timed once, by that run")
+    parser.add_argument("--malloc", choices=("retain", "default"), default="retain",
+                        help="retain: robust_snn.retain_freed_memory() first (as the CLI); default: glibc's")
     args = parser.parse_args(argv)
+    if args.malloc == "retain":
+        from robust_snn import retain_freed_memory
+
+        retain_freed_memory()
     thread_counts = [int(t) for t in args.threads.split(",")]
 
     g = torch.Generator().manual_seed(0)
@@ -207,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios[f"{name.removesuffix('_generic')}_2t_vs_1t"] = ms[f"{name}_1t"] / ms[f"{name}_2t"]
 
     print(f"{CHIPS} chips of {args.profile!r}, {args.samples} samples x {T} steps, {N_IN}->{N_HID} rec->{N_OUT}, "
-          f"threads {thread_counts}, median of {args.repeats}")
+          f"threads {thread_counts}, median of {args.repeats}, malloc {args.malloc}")
     for name, value in ms.items():
         print(f"  {name:<40} {value:9.1f} ms")
     for name, value in ratios.items():

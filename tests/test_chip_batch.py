@@ -69,8 +69,20 @@ def as_rate_readout(model):
     return rates.eval()
 
 
+@pytest.fixture(params=[True, False], ids=["fused-step", "lif-step"])
+def step_kind(request, monkeypatch):
+    """Each step's element-wise updates as one C call (lif_scan_cpu.ChipStep; counted) or lif_step's ops."""
+    monkeypatch.setattr(chip_batch, "use_fused_step", request.param)
+    calls = []
+    original = chip_batch.lif_scan_cpu.ChipStep.bind
+    monkeypatch.setattr(chip_batch.lif_scan_cpu.ChipStep, "bind",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    yield request.param
+    assert bool(calls) == request.param  # the fused step ran where it was on, and only there
+
+
 @pytest.mark.parametrize("name", CONFIGS)
-def test_spike_counts_equal_the_vmapped_networks(name):
+def test_spike_counts_equal_the_vmapped_networks(name, step_kind):
     # Identity readout, zero bias: the logits are spike counts / time, exact whatever the summation order.
     model = as_rate_readout(make(name))
     chips, x = chips_of(model), inputs()
@@ -79,7 +91,7 @@ def test_spike_counts_equal_the_vmapped_networks(name):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_logits_equal_the_vmapped_networks(name):
+def test_logits_equal_the_vmapped_networks(name, step_kind):
     model = make(name)
     chips, x = chips_of(model), inputs()
     batched, reference = chip_batched_forward(model, chips, x), vmapped(model, chips, x)

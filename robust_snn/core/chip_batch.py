@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from ..runtime.threads import map_single_threaded
+from . import lif_scan_cpu
 from .lif import LIFLayer
 from .lif_step import LIFParams, LIFStepState, StepBuffers, decay, initial_state, lif_drive, lif_step, recurrent_matrix
 from .network import SNNClassifier
@@ -73,6 +74,11 @@ BLOCK_BYTES = 1 << 20
 #: chip-samples of 100 steps): 10.6-11.4 ms from 2,048 to 8,192 rows, 19.6 at 16,384 (the states leave the
 #: cache), 14-16 at 1,024 and below (Python's share of each step grows).
 GROUP_ROWS = 4096
+
+#: Whether CPU layers may run each step's element-wise updates as one C call (:class:`~robust_snn.core.
+#: lif_scan_cpu.ChipStep`; False: :func:`~robust_snn.core.lif_step.lif_step`'s operations, e.g. to time one
+#: against the other).
+use_fused_step = True
 
 #: Fewest chip-samples a group must hold to run in a thread of its own (:func:`_in_threads`): below it the
 #: operations of a step are too short for two threads to overlap them.
@@ -139,14 +145,23 @@ class _Layer:
         u, v, _, a = initial_state(self.bias, (chips, batch), layer.adaptive)
         self.state = LIFStepState(u.clone(), v, None, a)  # updated in place (U cloned from the bias view)
         self.theta = bias.new_empty(chips, batch, n) if layer.adaptive else None
+        # On the CPU the step's element-wise updates run as one C call (same numbers; lif_scan_cpu.ChipStep).
+        state, constants = self.state, (alpha[:, None], self.beta, threshold[:, None], rho, kappa)
+        self.fused = (lif_scan_cpu.ChipStep(state.u, state.v, state.a, *constants)
+                      if use_fused_step and lif_scan_cpu.ChipStep.fits(state.u, state.v, state.a, *constants)
+                      else None)
 
-    def plan(self, drives: torch.Tensor, spike_buffers: list[torch.Tensor]) -> None:
+    def plan(self, drives: torch.Tensor, spike_buffers: list[torch.Tensor], counts: torch.Tensor | None = None
+             ) -> bool:
         """Bind the hot loop to its buffers once: ``drives`` ``(time_block, chips, batch, n)`` and two spike
-        buffers ``(time_block, chips, batch, width)`` used in turn by alternate blocks.
+        buffers ``(time_block, chips, batch, width)`` used in turn by alternate blocks; ``counts``
+        ``(chips, batch, width)``: spike counts the fused step adds each step's spikes to (the last layer of a
+        spike-mean readout). Returns whether it does (else the caller counts).
 
         For each buffer and step: the drive slice, the :class:`StepBuffers` that :func:`lif_step` writes
-        into, and the recurrent product bound to the previous step's spikes (the last step of the other
-        buffer at a block's first step), so that a step costs no view, tuple or look-up set-up.
+        into (or the bound C call of the fused step), and the recurrent product bound to the previous step's
+        spikes (the last step of the other buffer at a block's first step), so that a step costs no view,
+        tuple or look-up set-up.
         """
         state, theta, n, steps = self.state, self.theta, self.n, drives.shape[0]
         self.plans = []
@@ -157,8 +172,11 @@ class _Layer:
                 d, s_t = drives[t], spikes[t]
                 previous = spikes[t - 1] if t > 0 else other[steps - 1]
                 add_recurrent = self.recurrent.bind(previous, d) if self.recurrent is not None else None
-                plan.append((d, add_recurrent, StepBuffers(d, state.u, state.v, theta, s_t[..., :n], state.a)))
+                step = (StepBuffers(d, state.u, state.v, theta, s_t[..., :n], state.a) if self.fused is None
+                        else self.fused.bind(d, s_t[..., :n], None if counts is None else counts[..., :n]))
+                plan.append((d, add_recurrent, step))
             self.plans.append(plan)
+        return self.fused is not None and counts is not None
 
     def scan(self, n_steps: int, parity: int, first_block: bool) -> None:
         """Run one block of ``n_steps`` on the buffers of :meth:`plan` (``parity``: which spike buffer);
@@ -168,8 +186,15 @@ class _Layer:
         the very first step), then :func:`~robust_snn.core.lif_step.lif_step` updates ``U``, ``V`` (and
         ``A``) in place and writes the spikes into the block buffer.
         """
-        step, params, state = lif_step, self.params, self.state
         plan = self.plans[parity]
+        if self.fused is not None:  # one C call per step, updating the state tensors in place
+            for t in range(n_steps):
+                _, add_recurrent, (call, args) = plan[t]
+                if add_recurrent is not None and not (first_block and t == 0):
+                    add_recurrent()
+                call(*args)
+            return
+        step, params, state = lif_step, self.params, self.state
         for t in range(n_steps):
             d, add_recurrent, buffers = plan[t]
             if add_recurrent is not None and not (first_block and t == 0):
@@ -281,9 +306,10 @@ def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Ten
     # Two spike buffers per layer, used in turn, so the last step of a block is still there for the next
     # block's recurrent current without a copy.
     spike_buffers = [[x.new_zeros(time_block, chips, batch, layer.width) for _ in range(2)] for layer in layers]
-    for layer, drive, pair in zip(layers, drives, spike_buffers):
-        layer.plan(drive, pair)
     counts = x.new_zeros(chips, batch, layers[-1].width) if leaky is None else None
+    counted = False  # whether the last layer's fused step counts its spikes itself
+    for i, (layer, drive, pair) in enumerate(zip(layers, drives, spike_buffers)):
+        counted = layer.plan(drive, pair, counts if i == len(layers) - 1 else None)
     x_time = x.transpose(0, 1).contiguous()  # (time, batch, n_in)
     for t0 in range(0, steps, time_block):
         n_steps = min(time_block, steps - t0)
@@ -296,7 +322,7 @@ def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Ten
                 stage.scan(n_steps, parity, first_block=t0 == 0)
             else:
                 stage.scan(drives[i][:n_steps], t0)
-        if counts is not None:  # exact: sums of 0/1 values; the padding columns add zeros
+        if counts is not None and not counted:  # exact: sums of 0/1 values; the padding columns add zeros
             for s_t in spikes[-1][:n_steps]:
                 counts += s_t
     if leaky is not None:

@@ -99,6 +99,29 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
     }
 }
 
+/* One step of a chip-batched layer (robust_snn.core.chip_batch): rows r = c * batch + b of chip c, states
+   (chips, batch, n) updated in place, per-chip constants (chips, n), spikes into rows of s_stride floats;
+   counts (rows of c_stride) += spikes where counts is not NULL. scratch: 3 * n floats. */
+void lif_step_chips(int64_t chips, int64_t batch, int64_t n, const float *drive, float *u, float *v, float *a,
+                    const float *alpha, const float *beta, const float *threshold, const float *rho,
+                    const float *kappa, float *spikes, int64_t s_stride, float *counts, int64_t c_stride,
+                    float *scratch)
+{
+    for (int64_t c = 0; c < chips; ++c) {
+        const int64_t k = c * n;
+        for (int64_t b = 0; b < batch; ++b) {
+            const int64_t r = c * batch + b;
+            float *s_row = spikes + r * s_stride;
+            forward_row(n, drive + r * n, alpha + k, beta + k, threshold + k, rho + k, kappa + k, u + r * n,
+                        v + r * n, a + r * n, s_row, scratch, scratch + n, scratch + 2 * n);
+            if (counts) {
+                float *restrict c_row = counts + r * c_stride;
+                for (int64_t j = 0; j < n; ++j) c_row[j] += s_row[j];
+            }
+        }
+    }
+}
+
 /* One backward step of one row of n neurons (separate and not inlined, as forward_row). */
 static __attribute__((noinline)) void backward_row(
     int64_t n, const float *restrict gs_in, const float *restrict gv_in, const float *restrict gu_in,
@@ -222,7 +245,8 @@ def _build() -> ctypes.CDLL | None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 10 + [i64] * 2 + [ctypes.c_int, ptr]
     lib.lif_backward.argtypes = [i64] * 3 + [ptr, i64, i64] * 3 + [ptr] * 5 + [i64] * 2 + [ptr] * 9
-    lib.lif_forward.restype = lib.lif_backward.restype = None
+    lib.lif_step_chips.argtypes = [i64] * 3 + [ptr] * 4 + [ptr] * 5 + [ptr, i64, ptr, i64, ptr]
+    lib.lif_forward.restype = lib.lif_backward.restype = lib.lif_step_chips.restype = None
     return lib
 
 
@@ -251,6 +275,53 @@ def applies(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor |
                and not torch._C._functorch.is_functorch_wrapped_tensor(p) for p in per_neuron):
         return False
     return library() is not None
+
+
+class ChipStep:
+    """One step of a chip-batched LIF layer as one C call, bound to its buffers once (the hot loop of
+    :mod:`robust_snn.core.chip_batch`): what :func:`~robust_snn.core.lif_step.lif_step` computes there with
+    ``out=`` buffers, in one pass instead of five or six, bit for bit (the same ``forward_row``).
+
+    ``u``, ``v``, ``a``: the states ``(chips, batch, n)`` (``a`` None without adaptation), updated in place;
+    ``alpha`` ... ``kappa``: ``(chips, 1, n)`` constants (``rho``, ``kappa`` None without adaptation).
+    """
+
+    def __init__(self, u: torch.Tensor, v: torch.Tensor, a: torch.Tensor | None, alpha: torch.Tensor,
+                 beta: torch.Tensor, threshold: torch.Tensor, rho: torch.Tensor | None,
+                 kappa: torch.Tensor | None) -> None:
+        self.chips, self.batch, self.n = u.shape
+        self._a = a if a is not None else torch.zeros_like(u)
+        self._constants = [torch.zeros_like(alpha).contiguous() if p is None else p.contiguous()
+                           for p in (alpha, beta, threshold, rho, kappa)]
+        self._scratch = u.new_empty(3 * self.n)
+        self._call = library().lif_step_chips
+        self._head = (self.chips, self.batch, self.n)
+        self._states = (u.data_ptr(), v.data_ptr(), self._a.data_ptr())
+        self._tail = (*(p.data_ptr() for p in self._constants),)
+        self._kept = (u, v)  # the buffers the pointers point into stay alive
+
+    @staticmethod
+    def fits(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor | None, *constants: torch.Tensor | None) -> bool:
+        """Whether the C step can run on these tensors: contiguous float32 CPU states, constants of one value
+        per chip and neuron, the library available."""
+        tensors = [t for t in (u, v, a) if t is not None]
+        if not all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() and t.dim() == 3
+                   for t in tensors):
+            return False
+        chips, _, n = u.shape
+        if not all(c is None or (c.dtype == torch.float32 and c.numel() == chips * n) for c in constants):
+            return False
+        return library() is not None
+
+    def bind(self, drive: torch.Tensor, spikes: torch.Tensor, counts: torch.Tensor | None
+             ) -> tuple[object, tuple]:
+        """The call and its arguments for one step: ``drive`` ``(chips, batch, n)`` contiguous, ``spikes`` a
+        ``(chips, batch, n)`` view of rows (a padded buffer), ``counts`` the same shape or None."""
+        assert drive.is_contiguous() and spikes.stride(2) == 1 and spikes.stride(0) == self.batch * spikes.stride(1)
+        args = (*self._head, drive.data_ptr(), *self._states, *self._tail, spikes.data_ptr(), spikes.stride(1),
+                None if counts is None else counts.data_ptr(), 0 if counts is None else counts.stride(1),
+                self._scratch.data_ptr())
+        return self._call, args
 
 
 def _vectors(drive: torch.Tensor, *params: torch.Tensor | None) -> list[torch.Tensor]:
@@ -312,4 +383,4 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     return g_drive, sums
 
 
-__all__ = ["applies", "backward", "forward", "library"]
+__all__ = ["ChipStep", "applies", "backward", "forward", "library"]
