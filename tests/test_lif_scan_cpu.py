@@ -198,3 +198,43 @@ def test_the_environment_switch_turns_the_compiled_loops_off(monkeypatch, calls)
     with torch.no_grad():
         layer()(data(batch=2, steps=10)[0])
     assert calls["forward"] == 0
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["plain", "adaptive"])
+def test_the_chip_step_equals_lif_step_and_the_look_up_bit_for_bit(adaptive):
+    """The chip-batched C step against the PyTorch operations it replaces, on the same numbers: the drive from
+    the projection (lif_drive), the recurrent current by the look-up table (SpikeProduct), then lif_step;
+    every state and spike equal after each of several steps."""
+    from robust_snn.core.lif_step import LIFParams, LIFStepState, lif_drive, lif_step
+    from robust_snn.core.spike_product import SpikeProduct, padded_width
+
+    chips, batch, n = 3, 5, 37
+    g = torch.Generator().manual_seed(4)
+    alpha, beta = (torch.rand(chips, 1, n, generator=g) * 0.5 + 0.4 for _ in range(2))
+    threshold = torch.rand(chips, 1, n, generator=g) + 0.3
+    bias = torch.randn(chips, 1, n, generator=g) * 0.1
+    rho, kappa = (torch.rand(chips, 1, n, generator=g) * 0.5 + 0.3 for _ in range(2)) if adaptive else (None, None)
+    product = SpikeProduct(torch.randn(chips, n, n, generator=g) * 0.3)
+    width = padded_width(n)
+    u0 = bias.expand(chips, batch, n).clone()
+    ref = LIFStepState(u0.clone(), torch.zeros_like(u0), None, torch.zeros_like(u0) if adaptive else None)
+    u, v = u0.clone(), torch.zeros_like(u0)
+    a = torch.zeros_like(u0) if adaptive else None
+    step = lif_scan_cpu.ChipStep(u, v, a, alpha, beta, threshold, rho, kappa, table=product.table,
+                                 groups=product.groups, drive_bias=(1 - beta) * bias)
+    previous = torch.zeros(chips, batch, width)
+    for t in range(4):
+        projection = torch.randn(chips, batch, n, generator=g) * 1.5
+        d = lif_drive(projection, bias, beta)
+        if t > 0:
+            d.view(-1, n).add_(product(previous, chip_dim=0).view(-1, n))
+        ref = lif_step(d, ref, LIFParams(alpha, beta, threshold, None, rho, kappa))
+        spikes = torch.zeros(chips, batch, width)
+        drive = projection.clone()
+        call, args = step.bind(drive, spikes[..., :n], None, previous if t > 0 else None)
+        call(*args)
+        assert ref.s.sum() > 0 and torch.equal(spikes[..., :n], ref.s)
+        assert torch.equal(u, ref.u) and torch.equal(v, ref.v)
+        if adaptive:
+            assert torch.equal(a, ref.a)
+        previous = spikes

@@ -62,7 +62,7 @@ from .lif_step import LIFParams, LIFStepState, StepBuffers, decay, initial_state
 from .network import SNNClassifier
 from .parameters import stored_parameters
 from .readout import LeakyReadout, SpikeMeanReadout
-from .spike_product import padded_width, spike_product
+from .spike_product import SpikeProduct, padded_width, spike_product
 
 #: Bytes of one block of a layer's drive (``time_block * chips * batch * n * 4``) that the default block
 #: size aims at: small enough for the per-core caches, large enough for an efficient input projection
@@ -122,6 +122,17 @@ class _Input:
         data = previous.reshape(1, steps * batch, n_in).expand(chips, -1, -1)
         return torch.bmm(data, self.weight_t).view(chips, steps, batch, self.n).transpose(0, 1)
 
+    def project_into(self, data: torch.Tensor, out: torch.Tensor) -> None:
+        """The data's projection ``W x`` into ``out`` ``(chips, steps, batch, n)`` (a chip-major drive block),
+        written by the batched product itself where ``out`` is one contiguous block."""
+        steps, batch, n_in = data.shape
+        chips = self.weight_t.shape[0]
+        shared = data.reshape(1, steps * batch, n_in).expand(chips, -1, -1)
+        if out.is_contiguous():
+            torch.bmm(shared, self.weight_t, out=out.view(chips, steps * batch, self.n))
+        else:  # the last, shorter block of a chip-major buffer
+            out.copy_(torch.bmm(shared, self.weight_t).view(chips, steps, batch, self.n))
+
 
 class _Layer:
     """One LIF layer's per-chip constants, as :meth:`LIFLayer.forward` derives them, and its state."""
@@ -147,9 +158,19 @@ class _Layer:
         self.theta = bias.new_empty(chips, batch, n) if layer.adaptive else None
         # On the CPU the step's element-wise updates run as one C call (same numbers; lif_scan_cpu.ChipStep).
         state, constants = self.state, (alpha[:, None], self.beta, threshold[:, None], rho, kappa)
-        self.fused = (lif_scan_cpu.ChipStep(state.u, state.v, state.a, *constants)
-                      if use_fused_step and lif_scan_cpu.ChipStep.fits(state.u, state.v, state.a, *constants)
-                      else None)
+        self.fused = None
+        #: Whether the drive buffer receives the bare input projection (chip-major) and the fused step forms
+        #: the drive itself: the first layer, whose input is the data.
+        self.raw_drive = False
+        if use_fused_step and lif_scan_cpu.ChipStep.fits(state.u, state.v, state.a, *constants):
+            # A recurrent look-up table goes into the same call (a dense product stays a separate step).
+            table = self.recurrent if isinstance(self.recurrent, SpikeProduct) else None
+            # (not where a dense recurrent product adds to the drive before the call would form it)
+            self.raw_drive = not from_spikes and (self.recurrent is None or table is not None)
+            self.fused = lif_scan_cpu.ChipStep(state.u, state.v, state.a, *constants,
+                                               table=None if table is None else table.table,
+                                               groups=0 if table is None else table.groups,
+                                               drive_bias=(1 - self.beta) * self.bias if self.raw_drive else None)
 
     def plan(self, drives: torch.Tensor, spike_buffers: list[torch.Tensor], counts: torch.Tensor | None = None
              ) -> bool:
@@ -171,10 +192,17 @@ class _Layer:
             for t in range(steps):
                 d, s_t = drives[t], spikes[t]
                 previous = spikes[t - 1] if t > 0 else other[steps - 1]
-                add_recurrent = self.recurrent.bind(previous, d) if self.recurrent is not None else None
-                step = (StepBuffers(d, state.u, state.v, theta, s_t[..., :n], state.a) if self.fused is None
-                        else self.fused.bind(d, s_t[..., :n], None if counts is None else counts[..., :n]))
-                plan.append((d, add_recurrent, step))
+                looked_up = self.fused is not None and self.fused.groups > 0  # the look-up runs inside the call
+                add_recurrent = (self.recurrent.bind(previous, d) if self.recurrent is not None and not looked_up
+                                 else None)
+                if self.fused is None:
+                    plan.append((d, add_recurrent, StepBuffers(d, state.u, state.v, theta, s_t[..., :n], state.a)))
+                    continue
+                count = None if counts is None else counts[..., :n]
+                call, args = self.fused.bind(d, s_t[..., :n], count, previous if looked_up else None)
+                # (the very first step has no recurrent current: S_0 = 0)
+                first = self.fused.bind(d, s_t[..., :n], count)[1] if looked_up and t == 0 else args
+                plan.append((add_recurrent, call, args, first))
             self.plans.append(plan)
         return self.fused is not None and counts is not None
 
@@ -189,10 +217,11 @@ class _Layer:
         plan = self.plans[parity]
         if self.fused is not None:  # one C call per step, updating the state tensors in place
             for t in range(n_steps):
-                _, add_recurrent, (call, args) = plan[t]
-                if add_recurrent is not None and not (first_block and t == 0):
+                add_recurrent, call, args, first = plan[t]
+                very_first = first_block and t == 0
+                if add_recurrent is not None and not very_first:
                     add_recurrent()
-                call(*args)
+                call(*(first if very_first else args))
             return
         step, params, state = lif_step, self.params, self.state
         for t in range(n_steps):
@@ -302,7 +331,12 @@ def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Ten
     if time_block is None:
         time_block = max(1, min(steps, BLOCK_BYTES // (4 * chips * batch * max(s.n for s in stages))))
     # Time-major blocks: each step a contiguous (chips, batch, n) slice; spikes zero-padded to whole groups.
-    drives = [x.new_empty(time_block, chips, batch, s.n) for s in stages]
+    # A layer whose fused step forms its own drive gets the projection chip-major (one product writes it);
+    # its steps read the (time, chips, ...) view.
+    raw = [isinstance(s, _Layer) and s.raw_drive for s in stages]
+    blocks = [x.new_empty(chips, time_block, batch, s.n) if r else None for s, r in zip(stages, raw)]
+    drives = [b.transpose(0, 1) if b is not None else x.new_empty(time_block, chips, batch, s.n)
+              for s, b in zip(stages, blocks)]
     # Two spike buffers per layer, used in turn, so the last step of a block is still there for the next
     # block's recurrent current without a copy.
     spike_buffers = [[x.new_zeros(time_block, chips, batch, layer.width) for _ in range(2)] for layer in layers]
@@ -317,7 +351,10 @@ def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Ten
         spikes = [pair[parity] for pair in spike_buffers]
         for i, stage in enumerate(stages):
             previous = x_time[t0:t0 + n_steps] if i == 0 else spikes[i - 1][:n_steps]
-            lif_drive(stage.input(previous), stage.bias, stage.beta, out=drives[i][:n_steps])
+            if raw[i]:
+                stage.input.project_into(previous, blocks[i][:, :n_steps])
+            else:
+                lif_drive(stage.input(previous), stage.bias, stage.beta, out=drives[i][:n_steps])
             if isinstance(stage, _Layer):
                 stage.scan(n_steps, parity, first_block=t0 == 0)
             else:

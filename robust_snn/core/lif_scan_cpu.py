@@ -45,6 +45,10 @@ _SOURCE = r"""
 #include <stdint.h>
 #include <stddef.h>
 #include <math.h>
+#include <string.h>
+
+/* 16 floats as one vector (GCC and Clang vector extensions): one AVX-512 register, or two or four narrower ones. */
+typedef float v16 __attribute__((vector_size(64)));
 
 /* PyTorch's addcmul(x, y, z) rounds once, as fmaf(y, z, x): the loop's lif_step is all addcmul.
    Inner loops run over the n neurons of one row with unit stride and no branches, so that they vectorise:
@@ -99,20 +103,86 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
     }
 }
 
+/* d = beta P + (1 - beta) bias for the projection P in d, in place: lif_drive's addcmul. */
+static __attribute__((noinline)) void drive_row(int64_t n, float *restrict d, const float *restrict beta,
+                                                const float *restrict drive_bias)
+{
+    for (int64_t j = 0; j < n; ++j) d[j] = fmaf(d[j], beta[j], drive_bias[j]);
+}
+
+/* d += S_prev W for binary S_prev by table look-up (robust_snn.core.spike_product): groups of four strided
+   neurons, code = s[g] + 2 s[G + g] + 4 s[2G + g] + 8 s[3G + g], and the 16-row table of each group (this
+   chip's: groups * 16 rows of n). The rows are summed in group order from zero and then added to d, as
+   embedding_bag's sum followed by an in-place add. */
+static __attribute__((noinline)) void lookup_add(int64_t n, int64_t groups, const float *restrict s_prev,
+                                                 const float *restrict table, float *restrict d,
+                                                 int *restrict codes)
+{
+    for (int64_t g = 0; g < groups; ++g)
+        codes[g] = (int)s_prev[g] + 2 * (int)s_prev[groups + g] + 4 * (int)s_prev[2 * groups + g]
+                   + 8 * (int)s_prev[3 * groups + g];
+    int64_t j0 = 0;
+    for (; j0 + 64 <= n; j0 += 64) {  /* 64 columns at a time: four vector registers of partial sums, each
+                                         table row read whole */
+        v16 acc[4] = {{0.0f}, {0.0f}, {0.0f}, {0.0f}};
+        for (int64_t g = 0; g < groups; ++g) {
+            const float *row = table + (g * 16 + codes[g]) * n + j0;
+            for (int q = 0; q < 4; ++q) {
+                v16 part;
+                memcpy(&part, row + 16 * q, sizeof part);
+                acc[q] += part;
+            }
+        }
+        for (int q = 0; q < 4; ++q) {
+            v16 out;
+            memcpy(&out, d + j0 + 16 * q, sizeof out);
+            out += acc[q];
+            memcpy(d + j0 + 16 * q, &out, sizeof out);
+        }
+    }
+    for (; j0 + 16 <= n; j0 += 16) {  /* 16 columns at a time: the partial sums stay in one vector register */
+        v16 acc = {0.0f};
+        for (int64_t g = 0; g < groups; ++g) {
+            v16 row;
+            memcpy(&row, table + (g * 16 + codes[g]) * n + j0, sizeof row);
+            acc += row;
+        }
+        v16 out;
+        memcpy(&out, d + j0, sizeof out);
+        out += acc;
+        memcpy(d + j0, &out, sizeof out);
+    }
+    for (int64_t j = j0; j < n; ++j) {  /* the last n % 16 columns */
+        float acc = 0.0f;
+        for (int64_t g = 0; g < groups; ++g) acc += table[(g * 16 + codes[g]) * n + j];
+        d[j] += acc;
+    }
+}
+
 /* One step of a chip-batched layer (robust_snn.core.chip_batch): rows r = c * batch + b of chip c, states
-   (chips, batch, n) updated in place, per-chip constants (chips, n), spikes into rows of s_stride floats;
-   counts (rows of c_stride) += spikes where counts is not NULL. scratch: 3 * n floats. */
-void lif_step_chips(int64_t chips, int64_t batch, int64_t n, const float *drive, float *u, float *v, float *a,
+   (chips, batch, n) updated in place, per-chip constants (chips, n), the drive's rows at c * d_cs + b * n (where
+   drive_bias is not NULL they hold the input projection P, and become d = beta P + drive_bias first, with
+   drive_bias = (1 - beta) bias: lif_drive's addcmul), spikes into rows of s_stride floats;
+   counts (rows of c_stride) += spikes where counts is not NULL; where prev is not NULL, the recurrent current
+   from the previous step's spikes (rows of p_stride) and the look-up table (chips * groups * 16 rows of n) is
+   first added to the drive (in place). scratch: 3 * n + groups floats. */
+void lif_step_chips(int64_t chips, int64_t batch, int64_t n, float *drive, int64_t d_cs,
+                    const float *drive_bias, float *u, float *v, float *a,
                     const float *alpha, const float *beta, const float *threshold, const float *rho,
                     const float *kappa, float *spikes, int64_t s_stride, float *counts, int64_t c_stride,
-                    float *scratch)
+                    const float *prev, int64_t p_stride, const float *table, int64_t groups, float *scratch)
 {
     for (int64_t c = 0; c < chips; ++c) {
         const int64_t k = c * n;
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t r = c * batch + b;
-            float *s_row = spikes + r * s_stride;
-            forward_row(n, drive + r * n, alpha + k, beta + k, threshold + k, rho + k, kappa + k, u + r * n,
+            float *s_row = spikes + r * s_stride, *d = drive + c * d_cs + b * n;
+            if (drive_bias)
+                drive_row(n, d, beta + k, drive_bias + k);
+            if (prev)
+                lookup_add(n, groups, prev + r * p_stride, table + c * groups * 16 * n, d,
+                           (int *)(scratch + 3 * n));
+            forward_row(n, d, alpha + k, beta + k, threshold + k, rho + k, kappa + k, u + r * n,
                         v + r * n, a + r * n, s_row, scratch, scratch + n, scratch + 2 * n);
             if (counts) {
                 float *restrict c_row = counts + r * c_stride;
@@ -193,7 +263,7 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
 #: The compiler flags (part of the cache key). ``-ffp-contract=off``: no fused multiply-adds but the explicit
 #: ``fmaf`` calls, so each value is rounded as PyTorch's kernels round it (the forward pass equals the loop bit
 #: for bit).
-FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=c99")
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu99")
 
 _lock = threading.Lock()
 _library: list[ctypes.CDLL | None] = []  # [] until first use, then [the library] or [None] (unavailable)
@@ -245,7 +315,8 @@ def _build() -> ctypes.CDLL | None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 10 + [i64] * 2 + [ctypes.c_int, ptr]
     lib.lif_backward.argtypes = [i64] * 3 + [ptr, i64, i64] * 3 + [ptr] * 5 + [i64] * 2 + [ptr] * 9
-    lib.lif_step_chips.argtypes = [i64] * 3 + [ptr] * 4 + [ptr] * 5 + [ptr, i64, ptr, i64, ptr]
+    lib.lif_step_chips.argtypes = [i64] * 3 + [ptr, i64, ptr] + [ptr] * 3 + [ptr] * 5 + [ptr, i64, ptr, i64, ptr, i64, ptr,
+                                                                                 i64, ptr]
     lib.lif_forward.restype = lib.lif_backward.restype = lib.lif_step_chips.restype = None
     return lib
 
@@ -280,20 +351,29 @@ def applies(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor |
 class ChipStep:
     """One step of a chip-batched LIF layer as one C call, bound to its buffers once (the hot loop of
     :mod:`robust_snn.core.chip_batch`): what :func:`~robust_snn.core.lif_step.lif_step` computes there with
-    ``out=`` buffers, in one pass instead of five or six, bit for bit (the same ``forward_row``).
+    ``out=`` buffers, in one pass instead of five or six, bit for bit (the same ``forward_row``), and, given a
+    recurrent :class:`~robust_snn.core.spike_product.SpikeProduct`'s table, its look-up of the recurrent
+    current (the same codes and rows, summed in the same order).
 
     ``u``, ``v``, ``a``: the states ``(chips, batch, n)`` (``a`` None without adaptation), updated in place;
-    ``alpha`` ... ``kappa``: ``(chips, 1, n)`` constants (``rho``, ``kappa`` None without adaptation).
+    ``alpha`` ... ``kappa``: ``(chips, 1, n)`` constants (``rho``, ``kappa`` None without adaptation);
+    ``table``, ``groups``: the recurrent look-up table ``(chips * groups * 16, n)`` and its group count, or None;
+    ``drive_bias``: ``(1 - beta) bias`` ``(chips, 1, n)`` where the drive buffer will hold the bare input
+    projection (the call then forms the drive as :func:`~robust_snn.core.lif_step.lif_drive` does), or None.
     """
 
     def __init__(self, u: torch.Tensor, v: torch.Tensor, a: torch.Tensor | None, alpha: torch.Tensor,
                  beta: torch.Tensor, threshold: torch.Tensor, rho: torch.Tensor | None,
-                 kappa: torch.Tensor | None) -> None:
+                 kappa: torch.Tensor | None, table: torch.Tensor | None = None, groups: int = 0,
+                 drive_bias: torch.Tensor | None = None) -> None:
         self.chips, self.batch, self.n = u.shape
         self._a = a if a is not None else torch.zeros_like(u)
         self._constants = [torch.zeros_like(alpha).contiguous() if p is None else p.contiguous()
                            for p in (alpha, beta, threshold, rho, kappa)]
-        self._scratch = u.new_empty(3 * self.n)
+        self._scratch = u.new_empty(3 * self.n + max(groups, 1))
+        self._table = table
+        self.groups = groups
+        self._drive_bias = None if drive_bias is None else drive_bias.contiguous()
         self._call = library().lif_step_chips
         self._head = (self.chips, self.batch, self.n)
         self._states = (u.data_ptr(), v.data_ptr(), self._a.data_ptr())
@@ -313,14 +393,21 @@ class ChipStep:
             return False
         return library() is not None
 
-    def bind(self, drive: torch.Tensor, spikes: torch.Tensor, counts: torch.Tensor | None
-             ) -> tuple[object, tuple]:
+    def bind(self, drive: torch.Tensor, spikes: torch.Tensor, counts: torch.Tensor | None,
+             previous: torch.Tensor | None = None) -> tuple[object, tuple]:
         """The call and its arguments for one step: ``drive`` ``(chips, batch, n)`` contiguous, ``spikes`` a
-        ``(chips, batch, n)`` view of rows (a padded buffer), ``counts`` the same shape or None."""
-        assert drive.is_contiguous() and spikes.stride(2) == 1 and spikes.stride(0) == self.batch * spikes.stride(1)
-        args = (*self._head, drive.data_ptr(), *self._states, *self._tail, spikes.data_ptr(), spikes.stride(1),
+        ``(chips, batch, n)`` view of rows (a padded buffer; ``drive`` may be a chip-strided view, e.g. one step of
+        a chip-major block), ``counts`` the same shape or None, ``previous``
+        the previous step's padded spikes ``(chips, batch, 4 groups)`` for the recurrent look-up, or None (no
+        recurrent current this step)."""
+        for rows in (spikes, counts, previous):
+            assert rows is None or (rows.stride(-1) == 1 and rows.stride(0) == self.batch * rows.stride(1))
+        assert drive.stride(2) == 1 and drive.stride(1) == self.n and (previous is None or self._table is not None)
+        drive_bias = None if self._drive_bias is None else self._drive_bias.data_ptr()
+        args = (*self._head, drive.data_ptr(), drive.stride(0), drive_bias, *self._states, *self._tail, spikes.data_ptr(), spikes.stride(1),
                 None if counts is None else counts.data_ptr(), 0 if counts is None else counts.stride(1),
-                self._scratch.data_ptr())
+                None if previous is None else previous.data_ptr(), 0 if previous is None else previous.stride(1),
+                None if previous is None else self._table.data_ptr(), self.groups, self._scratch.data_ptr())
         return self._call, args
 
 
