@@ -200,15 +200,17 @@ def test_the_environment_switch_turns_the_compiled_loops_off(monkeypatch, calls)
     assert calls["forward"] == 0
 
 
+@pytest.mark.parametrize("n", [37, 64], ids=["37-neurons", "64-neurons"])
 @pytest.mark.parametrize("adaptive", [False, True], ids=["plain", "adaptive"])
-def test_the_chip_step_equals_lif_step_and_the_look_up_bit_for_bit(adaptive):
+def test_the_chip_step_equals_lif_step_and_the_look_up_bit_for_bit(adaptive, n):
     """The chip-batched C step against the PyTorch operations it replaces, on the same numbers: the drive from
     the projection (lif_drive), the recurrent current by the look-up table (SpikeProduct), then lif_step;
-    every state and spike equal after each of several steps."""
+    every state and spike equal after each of several steps (37 neurons: the look-up's 16-column and single
+    column tails; 64: its 64-column blocks)."""
     from robust_snn.core.lif_step import LIFParams, LIFStepState, lif_drive, lif_step
     from robust_snn.core.spike_product import SpikeProduct, padded_width
 
-    chips, batch, n = 3, 5, 37
+    chips, batch = 3, 5
     g = torch.Generator().manual_seed(4)
     alpha, beta = (torch.rand(chips, 1, n, generator=g) * 0.5 + 0.4 for _ in range(2))
     threshold = torch.rand(chips, 1, n, generator=g) + 0.3

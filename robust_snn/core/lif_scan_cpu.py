@@ -174,14 +174,14 @@ void lif_step_chips(int64_t chips, int64_t batch, int64_t n, float *drive, int64
 {
     for (int64_t c = 0; c < chips; ++c) {
         const int64_t k = c * n;
+        const float *chip_table = prev ? table + c * groups * 16 * n : NULL;
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t r = c * batch + b;
             float *s_row = spikes + r * s_stride, *d = drive + c * d_cs + b * n;
             if (drive_bias)
                 drive_row(n, d, beta + k, drive_bias + k);
             if (prev)
-                lookup_add(n, groups, prev + r * p_stride, table + c * groups * 16 * n, d,
-                           (int *)(scratch + 3 * n));
+                lookup_add(n, groups, prev + r * p_stride, chip_table, d, (int *)(scratch + 3 * n));
             forward_row(n, d, alpha + k, beta + k, threshold + k, rho + k, kappa + k, u + r * n,
                         v + r * n, a + r * n, s_row, scratch, scratch + n, scratch + 2 * n);
             if (counts) {
