@@ -26,7 +26,11 @@ Ratios (ours / theirs): ``adversarial_vs_standard`` (target <= steps + 3 = 13), 
 compiled: ``adversarial_compiled_vs_rockpool_jax`` (compiled against jit), its ``_per_pass`` form,
 ``adversarial_compiled_vs_standard_compiled`` and ``adversarial_compiled_vs_eager``.
 
-Usage: ``python benchmarks/bench_adversarial.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]``
+Memory: by default the process first calls :func:`robust_snn.retain_freed_memory`, as the command line does
+(every contender shares it); ``--malloc default`` keeps glibc's defaults.
+
+Usage: ``python benchmarks/bench_adversarial.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]
+[--malloc retain|default]``
 """
 
 from __future__ import annotations
@@ -144,7 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--block", type=int, default=3, help="consecutive measured steps per contender turn")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled contenders")
+    parser.add_argument("--malloc", choices=("retain", "default"), default="retain",
+                        help="retain: robust_snn.retain_freed_memory() first (as the CLI); default: glibc's")
     args = parser.parse_args(argv)
+    if args.malloc == "retain":
+        from robust_snn import retain_freed_memory
+
+        retain_freed_memory()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
 

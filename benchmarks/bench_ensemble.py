@@ -12,10 +12,15 @@ noise, so every path evaluates exactly the same chips). Every path runs through
   taken and the chips are made once, then run one by one (measured 10-20% faster than ``looped``). The best
   loop, the denominator of every ratio, is the faster of the two (median against median);
 - ``vectorised``: our classifier chip-batched (:mod:`robust_snn.core.chip_batch`: the chip axis folded into
-  the input product, products with spikes by table look-up; eager, nothing compiled), at the score card's own
+  the input product, products with spikes by table look-up; on the CPU each step, look-up included, one call
+  of the C library :mod:`robust_snn.core.lif_scan_cpu`; no ``torch.compile``), at the score card's own
   setting: ``chunk_size`` 16, ``batch_size`` 256 (:func:`robust_snn.readiness.score_card`'s defaults). On
   ``N`` > 1 threads it runs groups of chips in ``N`` threads of one intra-op thread each, where the loop uses
   torch's ``N`` intra-op threads;
+- ``vectorised_lif_step``: ``vectorised`` with the fused C step switched off
+  (``chip_batch.use_fused_step = False``): each step as PyTorch operations (:func:`~robust_snn.core.lif_step.
+  lif_step`, the look-up's codes and ``embedding_bag``), what chip-batching gains apart from the C step (the
+  loop's recurrent scan runs PyTorch operations per step too: the C loops cover feed-forward layers only);
 - ``vectorised_chunk32_batch32``: the same at ``evaluate_ensemble``'s defaults (chunk 32, batch 32; frozen
   chips, so the eight batches of a chunk run as one pass of 32 chips x 256 samples, ``MERGED_ROWS``);
 - ``vmapped``: the same network as a subclass, which ``evaluate_ensemble`` runs through the generic path for
@@ -43,7 +48,7 @@ round-robin (one run each in turn, ``--repeats`` times, after a warm-up run) so 
 machine falls on all alike; the median is reported. Their per-chip accuracies are checked to be identical.
 
 Ratios, for each thread count ``N`` (suffix ``_Nt``): ``vectorised_vs_best_loop`` = best loop / vectorised (the
-target: >= 3), ``vectorised_batch32_vs_best_loop``, ``vmapped_vs_best_loop`` (target >= 1.5),
+target: >= 3), ``vectorised_batch32_vs_best_loop``, ``vectorised_lif_step_vs_best_loop``, ``vmapped_vs_best_loop`` (target >= 1.5),
 ``vmapped_batch64_vs_best_loop``, ``foreign_rockpool_vs_best_loop`` (Rockpool's loop / Rockpool's generic
 path; target >= 1.5), each of wall-clock
 medians (the targets) and, with ``_cpu``, of the process's CPU time (``time.process_time``: what each contender
@@ -111,6 +116,21 @@ def timed(fn: Callable[[], object], wall: list[float], cpu: list[float]) -> obje
     return result
 
 
+def with_lif_step(run: Callable[[], object]) -> Callable[[], object]:
+    """``run`` with the chip-batched path's fused C step off: each step as lif_step's PyTorch operations and
+    the look-up's (what the chip-batching itself gains, apart from the C step)."""
+    import robust_snn.core.chip_batch as chip_batch
+
+    def wrapped() -> object:
+        chip_batch.use_fused_step = False
+        try:
+            return run()
+        finally:
+            chip_batch.use_fused_step = True
+
+    return wrapped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", metavar="FILE", help="write results as JSON ('-' for stdout)")
@@ -151,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "looped_one_chunk": ensemble(chunk_size=CHIPS, vectorise=False, batch_size=args.samples),
         "vectorised": ensemble(chunk_size=SCORECARD_CHUNK, batch_size=SCORECARD_BATCH),
         "vectorised_chunk32_batch32": ensemble(chunk_size=32, batch_size=32),
+        "vectorised_lif_step": with_lif_step(ensemble(chunk_size=SCORECARD_CHUNK, batch_size=SCORECARD_BATCH)),
         "vmapped": ensemble(generic, chunk_size=SCORECARD_CHUNK, batch_size=SCORECARD_BATCH),
         "vmapped_batch64": ensemble(generic, chunk_size=SCORECARD_CHUNK, batch_size=64),
         "foreign_rockpool_looped_one_chunk": ensemble(rockpool, chunk_size=CHIPS, vectorise=False,
@@ -192,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         best, best_cpu = (min(ms[loop + suffix + tag] for loop in loops) for suffix in ("", "_cpu"))
         for ratio, name in (("vectorised_vs_best_loop", "vectorised"),
                             ("vectorised_batch32_vs_best_loop", "vectorised_chunk32_batch32"),
+                            ("vectorised_lif_step_vs_best_loop", "vectorised_lif_step"),
                             ("vmapped_vs_best_loop", "vmapped"),
                             ("vmapped_batch64_vs_best_loop", "vmapped_batch64")):
             ratios[ratio + tag] = best / ms[name + tag]

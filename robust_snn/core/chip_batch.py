@@ -38,6 +38,15 @@ CPU): 0.53 ms per step plus the 0.17 ms input product against 0.9-1.0 ms eager, 
 average 4.4, after 8-11 s of compilation per shape; not kept (about 1.3x on the pass, paid back only after
 some fifty ensembles of this size, and Inductor's gather kernel checks bounds row by row).
 
+What was kept instead (2026-12-01): on the CPU each step of a layer is one call into the C library of
+:mod:`robust_snn.core.lif_scan_cpu` (:class:`~robust_snn.core.lif_scan_cpu.ChipStep`, bound to the buffers
+once): the first layer's drive from its bare projection (written chip-major by the batched product itself),
+the recurrent look-up (the same codes and table rows, summed in the same order), the LIF update and the spike
+count, in one pass over each row, bit for bit what the operations above compute. Measured with
+``benchmarks/bench_ensemble.py`` on a quiet machine: the whole 64-chip ensemble 156-158 ms on one thread
+(about 0.2 ms per step of 16 x 256 rows, of which the input projection is 0.09), against 198-203 ms with the
+PyTorch operations; :data:`use_fused_step` switches it off.
+
 Same numbers: the elementwise updates are the same ops on the same values as every other path; the products
 add the same terms in another order (BLAS kernels for other shapes, the look-up's partial sums), so a membrane
 can differ from ``vmap``'s in the last bits and a spike flip where a membrane sits within a few ulp of its

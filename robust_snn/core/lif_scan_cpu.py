@@ -1,16 +1,22 @@
-"""The feed-forward LIF scan's forward loop and backward recursion as two compiled CPU loops (C, via ctypes).
+"""The LIF scan's forward loop and backward recursion, and the chip-batched step, as compiled CPU loops (C, ctypes).
 
 Why: the fused scan (:mod:`robust_snn.core.lif_scan`) runs its time loop in Python, one handful of tensor ops
 per step. At the sizes of a keyword-spotting layer (a batch of 128 x 64 neurons: 8k numbers per step) each op
-costs a few microseconds of dispatch for well under a microsecond of arithmetic, so the loops are almost all
-overhead: ``benchmarks/bench_core.py``'s training step spent about two thirds of its time there. Here each loop
-is one call into C that carries every neuron through all steps, with the equations of
+costs a few microseconds of dispatch for well under a microsecond of arithmetic. Here each loop is one call
+into C that carries every neuron through all steps, with the equations of
 :func:`~robust_snn.core.lif_step.lif_step` and the adjoints of :mod:`robust_snn.core.lif_scan`'s docstring, as
-the GPU kernels (:mod:`robust_snn.core.lif_scan_triton`) do on CUDA.
+the GPU kernels (:mod:`robust_snn.core.lif_scan_triton`) do on CUDA; and :class:`ChipStep` is one step of the
+chip-batched ensemble (:mod:`robust_snn.core.chip_batch`) as one call. Measured with
+``benchmarks/bench_core.py`` (16 -> 64 -> 10 LIF, T 100, batch 128, one thread, quiet): a training step 8.4-8.7
+ms against 11.0-11.6 with the Python loop.
 
 Scope: float32 CPU tensors outside ``torch.func`` transforms, layers without recurrent weights (adaptive or
-not). A recurrent layer needs a dense ``(batch, n) x (n, n)`` product in every backward step, which wants a
-BLAS, not a plain C loop; it keeps the per-step loop, as does everything :func:`applies` refuses.
+not). A recurrent layer keeps the per-step loop: its backward pass needs a dense ``(batch, n) x (n, n)``
+product every step, a job for BLAS, not a plain C loop; and a C forward pass with the recurrent current added
+event-driven (the rows of the neurons that spiked) was built and measured against the loop's per-step BLAS
+product (2026-12-01, one thread, quiet): a training step 4.9-5.5 against 5.2-5.4 ms (48 neurons, batch 64),
+64-70 against 68 ms (256 adaptive, batch 100), inference 6.8-7.2 against 5.2-5.5 ms (64 neurons, batch 256:
+slower), so it was not kept.
 
 How it is built: the C source below is compiled once per machine with the system C compiler (``$CC``, else
 ``cc``) into ``$ROBUST_SNN_CACHE`` or ``~/.cache/robust_snn/kernels``, keyed by a hash of the source, the flags

@@ -34,11 +34,14 @@ fabrication, the nominal chip) runs on one intra-op thread; the caller's count i
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
-chip; figures and conditions in benchmarks/README.md). 2026-11-30 evening, on the 2-core machine at load
-average 3.9-4.2 (shared): chip-batched at the score card's setting (chunks of 16, batch 256) 277-284 ms against
-the loop's 634-648 on one thread (2.2-2.3x); at ``evaluate_ensemble``'s defaults (chunks of 32, batch 32)
-313-329 ms. The code before issue 16's redesign, alternating with it: 466-529 and 484-502 ms. On two threads
-the loop's intra-op threads collapse under such load (2.6-3.6 s) while the chip groups do not (440-516 ms).
+chip; figures and conditions in benchmarks/README.md). 2026-12-01, quiet 2-core machine, three runs: chip-batched
+at the score card's setting (chunks of 16, batch 256; each step one C call, :mod:`robust_snn.core.lif_scan_cpu`)
+106-112 ms on two threads and 156-158 on one, against the best loop's 334-368 and 439-453 (3.1-3.3x against
+the fastest loop at any thread count, 2.8-2.9x on one thread); at ``evaluate_ensemble``'s defaults (chunks of 32,
+batch 32) the same. A Rockpool network on its twin: 124-130 ms against its own loop's 1945-1979 (15-16x).
+Earlier (2026-11-30 evening, load average 3.9-4.2, before the C step): 277-284 ms against the loop's 634-648 on
+one thread; on two threads the loop's intra-op threads collapsed under such load (2.6-3.6 s) while the chip
+groups did not (440-516 ms).
 The work of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise
 updates per neuron and step; the look-up replaces the recurrent products (29.6% of the neurons fire per step,
 but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and what is left per step
@@ -47,8 +50,8 @@ eager PyTorch does on one core. The generic path cannot do better than the loop 
 ``vmap`` runs the loop's work as batched ops plus its own dispatch (measured 1.3x slower than the loop at 256
 samples per chip, 2.6x faster at 8), so above :data:`VMAP_MAX_BATCH` samples it runs the chips one by one, and
 below it in slices of :data:`VMAP_ROWS` chip-samples (``vmap`` keeps every trace of every chip).
-``vectorise=False`` gives the same numbers; modules whose forward ``vmap`` cannot trace (Rockpool's ``LIFTorch``,
-snntorch's neurons) fall back to it with a warning. Running the generic path's chips in worker threads (each on
+``vectorise=False`` gives the same numbers; modules whose forward ``vmap`` cannot trace (snntorch's neurons,
+Rockpool's ``LIFTorch`` where it has no twin) fall back to it with a warning. Running the generic path's chips in worker threads (each on
 its own copy of the module, one intra-op thread each) was built and measured on two free cores (2026-11-30,
 load average 0.2-1.3, two runs): our network as a subclass 303-321 ms against its loop's 312-322 on two
 intra-op threads, the same network as Rockpool modules 2042-2332 against 2110-2114 ms on one thread, so it was
