@@ -17,6 +17,9 @@ import torch
 import robust_snn.core.lif_scan as scan_module
 from robust_snn.core import LIFLayer, Surrogate, lif_scan_cpu
 
+#: Tests that must see the compiled loops run need them built: a C compiler (CI installs gcc where none is found).
+compiled = pytest.mark.skipif(lif_scan_cpu.library() is None, reason="no C compiler: the compiled loops cannot be built")
+
 FEED_FORWARD = [{}, {"adaptive": True, "adapt_strength": 0.3, "tau_adapt": 0.05},
                 {"surrogate": Surrogate("atan")}, {"surrogate": Surrogate("triangular")}]
 IDS = ["ffwd", "adaptive", "atan", "triangular"]
@@ -68,6 +71,7 @@ def data(batch: int = 5, steps: int = 60):
     return torch.randn(batch, steps, 6, generator=g) * 2, torch.randn(batch, steps, 37, generator=g)
 
 
+@compiled
 @pytest.mark.parametrize("kw", FEED_FORWARD, ids=IDS)
 def test_forward_equals_the_per_step_loop_bit_for_bit(kw, calls):
     lif, (x, w) = layer(**kw), data()
@@ -96,6 +100,7 @@ def test_every_gradient_matches_autograd_through_the_lif_step(kw, kernels):
         assert torch.allclose(got[4][name], value, rtol=1e-4, atol=1e-5), name
 
 
+@compiled
 def test_incoming_gradients_in_any_layout(calls):
     """A gradient broadcast over time (from a mean over time: stride 0) and one whose neurons are not adjacent in
     memory (copied first) give the Python loop's gradients."""
@@ -120,6 +125,7 @@ def test_incoming_gradients_in_any_layout(calls):
         assert torch.allclose(g1[name], g2[name], rtol=1e-5, atol=1e-6), name
 
 
+@compiled
 def test_recurrent_float64_and_vmapped_calls_keep_the_python_loop(calls):
     x, _ = data(batch=2, steps=10)
     with torch.no_grad():
@@ -135,6 +141,7 @@ def test_recurrent_float64_and_vmapped_calls_keep_the_python_loop(calls):
     assert calls["forward"] == 1
 
 
+@compiled
 def test_torch_func_grad_gives_the_python_loops_gradients():
     """Under ``torch.func.grad`` the scan's forward sees plain tensors (and may take the compiled loop), its
     backward the transform's wrappers (the Python loop): the gradients must be the loop's."""
@@ -162,6 +169,7 @@ def fresh_build(monkeypatch, tmp_path):
     return tmp_path
 
 
+@compiled
 def test_the_library_is_compiled_once_into_the_cache_and_then_reused(fresh_build, monkeypatch):
     assert lif_scan_cpu.library() is not None
     built = list((fresh_build / "kernels").glob("lif_scan_*.so"))
@@ -200,6 +208,7 @@ def test_the_environment_switch_turns_the_compiled_loops_off(monkeypatch, calls)
     assert calls["forward"] == 0
 
 
+@compiled
 @pytest.mark.parametrize("n", [37, 64], ids=["37-neurons", "64-neurons"])
 @pytest.mark.parametrize("adaptive", [False, True], ids=["plain", "adaptive"])
 def test_the_chip_step_equals_lif_step_and_the_look_up_bit_for_bit(adaptive, n):
