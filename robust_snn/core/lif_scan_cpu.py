@@ -104,7 +104,8 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
         for (int64_t t = 0; t < steps; ++t) {
             const int64_t at = b * o_sb + t * o_st;
             forward_row(n, drive + b * d_sb + t * d_st, alpha, beta, threshold, rho, kappa, us, vs, as, spikes + at,
-                        keep ? vmem + at : junk, keep ? u_out + at : junk + n, keep && a_out ? a_out + at : junk + 2 * n);
+                        keep ? vmem + at : junk, keep ? u_out + at : junk + n,
+                        keep && a_out ? a_out + at : junk + 2 * n);
         }
     }
 }
@@ -231,7 +232,8 @@ static __attribute__((noinline)) void backward_row(
 }
 
 /* Backward: the adjoint recursion, backwards in time. g_s/g_v/g_u: incoming gradients, rows at b * sb + t * st
-   (unit neuron stride; a stride may be 0, a broadcast), or NULL; a_tr NULL when not adaptive. Writes gU (= dLoss/d drive) into g_drive (time-major) and the per-row sums
+   (unit neuron stride; a stride may be 0, a broadcast), or NULL; a_tr NULL when not adaptive. Writes gU
+   (= dLoss/d drive) into g_drive (time-major) and the per-row sums
    over time of gV_t V'_{t-1}, gU_t U_{t-1}, gTheta_t, gA_t A_{t-1}, gTheta_t A_{t-1} into sums (5, batch, n).
    scratch: 5 * n floats. */
 void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int64_t gs_sb, int64_t gs_st,
@@ -308,8 +310,8 @@ def _build() -> ctypes.CDLL | None:
                 source = Path(tmp) / "lif_scan.c"
                 source.write_text(_SOURCE)
                 built = Path(tmp) / "lif_scan.so"
-                subprocess.run([compiler, *FLAGS, str(source), "-o", str(built), "-lm"], check=True, capture_output=True,
-                               text=True, timeout=120)
+                subprocess.run([compiler, *FLAGS, str(source), "-o", str(built), "-lm"], check=True,
+                               capture_output=True, text=True, timeout=120)
                 os.replace(built, target)  # atomic: a concurrent process sees the whole library or none
         except (OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", None) or str(exc)
@@ -321,8 +323,8 @@ def _build() -> ctypes.CDLL | None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 10 + [i64] * 2 + [ctypes.c_int, ptr]
     lib.lif_backward.argtypes = [i64] * 3 + [ptr, i64, i64] * 3 + [ptr] * 5 + [i64] * 2 + [ptr] * 9
-    lib.lif_step_chips.argtypes = [i64] * 3 + [ptr, i64, ptr] + [ptr] * 3 + [ptr] * 5 + [ptr, i64, ptr, i64, ptr, i64, ptr,
-                                                                                 i64, ptr]
+    lib.lif_step_chips.argtypes = ([i64] * 3 + [ptr, i64, ptr] + [ptr] * 3 + [ptr] * 5
+                                   + [ptr, i64, ptr, i64, ptr, i64, ptr, i64, ptr])
     lib.lif_forward.restype = lib.lif_backward.restype = lib.lif_step_chips.restype = None
     return lib
 
@@ -410,7 +412,8 @@ class ChipStep:
             assert rows is None or (rows.stride(-1) == 1 and rows.stride(0) == self.batch * rows.stride(1))
         assert drive.stride(2) == 1 and drive.stride(1) == self.n and (previous is None or self._table is not None)
         drive_bias = None if self._drive_bias is None else self._drive_bias.data_ptr()
-        args = (*self._head, drive.data_ptr(), drive.stride(0), drive_bias, *self._states, *self._tail, spikes.data_ptr(), spikes.stride(1),
+        args = (*self._head, drive.data_ptr(), drive.stride(0), drive_bias, *self._states, *self._tail,
+                spikes.data_ptr(), spikes.stride(1),
                 None if counts is None else counts.data_ptr(), 0 if counts is None else counts.stride(1),
                 None if previous is None else previous.data_ptr(), 0 if previous is None else previous.stride(1),
                 None if previous is None else self._table.data_ptr(), self.groups, self._scratch.data_ptr())

@@ -51,8 +51,9 @@ eager PyTorch does on one core. The generic path cannot do better than the loop 
 samples per chip, 2.6x faster at 8), so above :data:`VMAP_MAX_BATCH` samples it runs the chips one by one, and
 below it in slices of :data:`VMAP_ROWS` chip-samples (``vmap`` keeps every trace of every chip).
 ``vectorise=False`` gives the same numbers; modules whose forward ``vmap`` cannot trace (snntorch's neurons,
-Rockpool's ``LIFTorch`` where it has no twin) fall back to it with a warning. Running the generic path's chips in worker threads (each on
-its own copy of the module, one intra-op thread each) was built and measured on two free cores (2026-11-30,
+Rockpool's ``LIFTorch`` where it has no twin) fall back to it with a warning. Running the generic path's chips
+in worker threads (each on its own copy of the module, one intra-op thread each) was built and measured on two
+free cores (2026-11-30,
 load average 0.2-1.3, two runs): our network as a subclass 303-321 ms against its loop's 312-322 on two
 intra-op threads, the same network as Rockpool modules 2042-2332 against 2110-2114 ms on one thread, so it was
 not kept: on free cores it matches the loop, and on a busy machine the thread policy gives it one thread anyway.
@@ -390,7 +391,7 @@ def count_correct(
     model.eval()
     probe = next(iter(batches))[0][:2]
     net = _chip_batched(model, params, probe) if vectorise else None
-    batched, twin = net is not None, net is not None and net[0] is not model
+    batched = net is not None
     # The chip-batched path runs groups of chips in threads of its own (see chip_batched_forward); everything
     # else here (fabrication, the nominal chip) is small per-step work that runs on one intra-op thread.
     wide, before, chip_threads = LargeWork(large=batched), torch.get_num_threads(), [1]  # [threads this chunk]
@@ -420,8 +421,8 @@ def count_correct(
                 correct[lo:hi] += (run(p, x).argmax(-1) == y).sum(-1)
                 if c == 0:
                     for x_b, y_b in pieces:  # the nominal chip batch by batch, as without merging
-                        if nominal:  # a foreign module's nominal chip on its twin too, where the twin runs it
-                            nominal_logits = (run(stack([nominal_params]), x_b)[0] if twin
+                        if nominal:  # on the chip-batched path as one more chip (a foreign module's on its twin)
+                            nominal_logits = (run(stack([nominal_params]), x_b)[0] if batched
                                               else functional_forward(model, nominal_params, x_b))
                             nominal_correct += int((nominal_logits.argmax(-1) == y_b).sum())
                         n_samples += len(y_b)
