@@ -124,16 +124,16 @@ class _Input:
         ``(steps, chips, batch, n)``."""
         if self.lookup is not None:
             return self.lookup(previous, chip_dim=1)
-        # All chips and steps in one batched product: (chips, steps * batch, n_in), the data shared by every
-        # chip through a stride-0 chip axis.
-        steps, batch, n_in = previous.shape
-        chips = self.weight_t.shape[0]
-        data = previous.reshape(1, steps * batch, n_in).expand(chips, -1, -1)
-        return torch.bmm(data, self.weight_t).view(chips, steps, batch, self.n).transpose(0, 1)
+        steps, batch, _ = previous.shape
+        out = previous.new_empty(self.weight_t.shape[0], steps, batch, self.n)
+        self.project_into(previous, out)
+        return out.transpose(0, 1)
 
     def project_into(self, data: torch.Tensor, out: torch.Tensor) -> None:
         """The data's projection ``W x`` into ``out`` ``(chips, steps, batch, n)`` (a chip-major drive block),
-        written by the batched product itself where ``out`` is one contiguous block."""
+        written by the batched product itself where ``out`` is one contiguous block. All chips and steps in one
+        batched product: ``(chips, steps * batch, n_in)``, the data shared by every chip through a stride-0
+        chip axis."""
         steps, batch, n_in = data.shape
         chips = self.weight_t.shape[0]
         shared = data.reshape(1, steps * batch, n_in).expand(chips, -1, -1)

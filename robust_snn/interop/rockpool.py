@@ -200,7 +200,13 @@ def _mapped(plan: list[tuple[str, str, str, int]], params: Mapping[str, torch.Te
 def from_rockpool(rp_model: RockpoolClassifier, **config_overrides: Any) -> SNNClassifier:
     """Rebuild an :class:`SNNClassifier` from a :class:`RockpoolClassifier` (inverse of :func:`to_rockpool`)."""
     config, plan = _structure(rp_model)
-    model = SNNClassifier(replace(config, **config_overrides))
+    return _rebuilt(rp_model, replace(config, **config_overrides), plan)
+
+
+def _rebuilt(rp_model: RockpoolClassifier, config: NetworkConfig, plan: list[tuple[str, str, str, int]]
+             ) -> SNNClassifier:
+    """Our classifier of ``config`` with ``rp_model``'s parameters, mapped by :func:`_structure`'s ``plan``."""
+    model = SNNClassifier(config)
     physical = _mapped(plan, {k: v.detach() for k, v in physical_parameters(rp_model).items()}, lead=0)
     with torch.no_grad():
         leaves = dict(model.named_parameters())
@@ -234,7 +240,7 @@ class ChipBatchedTwin:
         extra = set(physical_parameters(rp_model)) - expected
         if extra:
             raise ValueError(f"parameters our layers have no place for: {', '.join(sorted(extra))}")
-        self.model = from_rockpool(rp_model).eval()
+        self.model = _rebuilt(rp_model, config, self._plan).eval()
         self._silent = self._readout_threshold(rp_model) if rp_model.readout == "leaky" else None
         self._recurrent = [theirs for ours, theirs, _, _ in self._plan if ours.endswith(".w_rec")]
         self._taus = [theirs for ours, theirs, _, _ in self._plan if ours.rsplit(".", 1)[1].startswith("tau_")]
