@@ -208,18 +208,30 @@ def test_the_environment_switch_turns_the_compiled_loops_off(monkeypatch, calls)
     assert calls["forward"] == 0
 
 
+def _projection_by_addcmul(data: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``data @ weight^T`` per chip, summed over the input channels in order with one rounding per term
+    (``addcmul`` is a fused multiply-add on the CPU): the summation the C step's own projection promises."""
+    out = torch.zeros(weight.shape[0], data.shape[0], weight.shape[1])
+    for k in range(data.shape[1]):
+        out = torch.addcmul(out, data[:, k][None, :, None], weight[:, None, :, k])
+    return out
+
+
 @compiled
-@pytest.mark.parametrize("n", [37, 64], ids=["37-neurons", "64-neurons"])
+@pytest.mark.parametrize("project", [False, True], ids=["drive-given", "projects-the-data"])
+@pytest.mark.parametrize("n", [37, 48, 64], ids=["37-neurons", "48-neurons", "64-neurons"])
 @pytest.mark.parametrize("adaptive", [False, True], ids=["plain", "adaptive"])
-def test_the_chip_step_equals_lif_step_and_the_look_up_bit_for_bit(adaptive, n):
-    """The chip-batched C step against the PyTorch operations it replaces, on the same numbers: the drive from
-    the projection (lif_drive), the recurrent current by the look-up table (SpikeProduct), then lif_step;
-    every state and spike equal after each of several steps (37 neurons: the look-up's 16-column and single
-    column tails; 64: its 64-column blocks)."""
+def test_the_chip_step_equals_lif_step_and_the_look_up_bit_for_bit(adaptive, n, project):
+    """The chip-batched C step against the PyTorch operations it replaces, on the same numbers: the drive (given,
+    or from the projection by lif_drive), the recurrent current by the look-up table (SpikeProduct), then
+    lif_step; every state, spike and spike count equal after each of several steps. The step runs column blocks of 32 and
+    16 and the rest one by one (37 neurons: 32 + 5; 48: 32 + 16; 64: 32 + 32), rows four or eight at a time
+    and the rest one by one, in slices of 64 rows (70 rows per chip). ``projects-the-data``: given the layer's
+    input weights, the step projects rows of data itself, equal to the channel-ordered sum of products."""
     from robust_snn.core.lif_step import LIFParams, LIFStepState, lif_drive, lif_step
     from robust_snn.core.spike_product import SpikeProduct, padded_width
 
-    chips, batch = 3, 5
+    chips, batch, n_in = 3, 70, 6
     g = torch.Generator().manual_seed(4)
     alpha, beta = (torch.rand(chips, 1, n, generator=g) * 0.5 + 0.4 for _ in range(2))
     threshold = torch.rand(chips, 1, n, generator=g) + 0.3
@@ -231,20 +243,26 @@ def test_the_chip_step_equals_lif_step_and_the_look_up_bit_for_bit(adaptive, n):
     ref = LIFStepState(u0.clone(), torch.zeros_like(u0), None, torch.zeros_like(u0) if adaptive else None)
     u, v = u0.clone(), torch.zeros_like(u0)
     a = torch.zeros_like(u0) if adaptive else None
+    weight = torch.randn(chips, n, n_in, generator=g)
     step = lif_scan_cpu.ChipStep(u, v, a, alpha, beta, threshold, rho, kappa, table=product.table,
-                                 groups=product.groups, drive_bias=(1 - beta) * bias)
+                                 groups=product.groups, drive_bias=(1 - beta) * bias if project else None,
+                                 weight=weight if project else None)
     previous = torch.zeros(chips, batch, width)
+    counts, spike_sum = torch.zeros(chips, batch, width), torch.zeros(chips, batch, n)
     for t in range(4):
-        projection = torch.randn(chips, batch, n, generator=g) * 1.5
-        d = lif_drive(projection, bias, beta)
+        data = torch.randn(batch, n_in, generator=g) * 0.6
+        given = torch.randn(chips, batch, n, generator=g)
+        d = lif_drive(_projection_by_addcmul(data, weight), bias, beta) if project else given.clone()
         if t > 0:
             d.view(-1, n).add_(product(previous, chip_dim=0).view(-1, n))
         ref = lif_step(d, ref, LIFParams(alpha, beta, threshold, None, rho, kappa))
         spikes = torch.zeros(chips, batch, width)
-        drive = projection.clone()
-        call, args = step.bind(drive, spikes[..., :n], None, previous if t > 0 else None)
+        drive = data if project else given
+        call, args = step.bind(drive, spikes[..., :n], counts[..., :n], previous if t > 0 else None)
         call(*args)
+        spike_sum += ref.s
         assert ref.s.sum() > 0 and torch.equal(spikes[..., :n], ref.s)
+        assert torch.equal(counts[..., :n], spike_sum) and not counts[..., n:].any()
         assert torch.equal(u, ref.u) and torch.equal(v, ref.v)
         if adaptive:
             assert torch.equal(a, ref.a)

@@ -40,12 +40,13 @@ some fifty ensembles of this size, and Inductor's gather kernel checks bounds ro
 
 What was kept instead (2026-12-01): on the CPU each step of a layer is one call into the C library of
 :mod:`robust_snn.core.lif_scan_cpu` (:class:`~robust_snn.core.lif_scan_cpu.ChipStep`, bound to the buffers
-once): the first layer's drive from its bare projection (written chip-major by the batched product itself),
-the recurrent look-up (the same codes and table rows, summed in the same order), the LIF update and the spike
-count, in one pass over each row, bit for bit what the operations above compute. Measured with
-``benchmarks/bench_ensemble.py`` on a quiet machine: the whole 64-chip ensemble 156-158 ms on one thread
-(about 0.2 ms per step of 16 x 256 rows, of which the input projection is 0.09), against 198-203 ms with the
-PyTorch operations; :data:`use_fused_step` switches it off.
+once): the first layer's input projection from the step's data, the recurrent look-up (the same codes and
+table rows, summed in the same order), the LIF update and the spike count, bit for bit what the operations
+above compute but for the projection's rounding. It runs each chip's rows 16 or 32 neurons at a time, so that
+a block's slices of the look-up table and the input weights stay in the L1 cache, and writes nothing but the
+state, the spikes and the counts (a first version, row by row with the projection from a batched product, took
+156-158 ms for the whole 64-chip ensemble on one thread; this one about 93-105, against 198-203 with the
+PyTorch operations; figures in benchmarks/README.md). :data:`use_fused_step` switches it off.
 
 Same numbers: the elementwise updates are the same ops on the same values as every other path; the products
 add the same terms in another order (BLAS kernels for other shapes, the look-up's partial sums), so a membrane
@@ -124,23 +125,12 @@ class _Input:
         ``(steps, chips, batch, n)``."""
         if self.lookup is not None:
             return self.lookup(previous, chip_dim=1)
-        steps, batch, _ = previous.shape
-        out = previous.new_empty(self.weight_t.shape[0], steps, batch, self.n)
-        self.project_into(previous, out)
-        return out.transpose(0, 1)
-
-    def project_into(self, data: torch.Tensor, out: torch.Tensor) -> None:
-        """The data's projection ``W x`` into ``out`` ``(chips, steps, batch, n)`` (a chip-major drive block),
-        written by the batched product itself where ``out`` is one contiguous block. All chips and steps in one
-        batched product: ``(chips, steps * batch, n_in)``, the data shared by every chip through a stride-0
-        chip axis."""
-        steps, batch, n_in = data.shape
+        # All chips and steps in one batched product: (chips, steps * batch, n_in), the data shared by every
+        # chip through a stride-0 chip axis.
+        steps, batch, n_in = previous.shape
         chips = self.weight_t.shape[0]
-        shared = data.reshape(1, steps * batch, n_in).expand(chips, -1, -1)
-        if out.is_contiguous():
-            torch.bmm(shared, self.weight_t, out=out.view(chips, steps * batch, self.n))
-        else:  # the last, shorter block of a chip-major buffer
-            out.copy_(torch.bmm(shared, self.weight_t).view(chips, steps, batch, self.n))
+        shared = previous.reshape(1, steps * batch, n_in).expand(chips, -1, -1)
+        return torch.bmm(shared, self.weight_t).view(chips, steps, batch, self.n).transpose(0, 1)
 
 
 class _Layer:
@@ -168,18 +158,19 @@ class _Layer:
         # On the CPU the step's element-wise updates run as one C call (same numbers; lif_scan_cpu.ChipStep).
         state, constants = self.state, (alpha[:, None], self.beta, threshold[:, None], rho, kappa)
         self.fused = None
-        #: Whether the drive buffer receives the bare input projection (chip-major) and the fused step forms
-        #: the drive itself: the first layer, whose input is the data.
-        self.raw_drive = False
+        #: Whether the fused step takes the data and projects it itself (the first layer, whose input is the
+        #: data): its drive buffer then holds the block's data.
+        self.projects = False
         if use_fused_step and lif_scan_cpu.ChipStep.fits(state.u, state.v, state.a, *constants):
             # A recurrent look-up table goes into the same call (a dense product stays a separate step).
             table = self.recurrent if isinstance(self.recurrent, SpikeProduct) else None
             # (not where a dense recurrent product adds to the drive before the call would form it)
-            self.raw_drive = not from_spikes and (self.recurrent is None or table is not None)
+            self.projects = not from_spikes and (self.recurrent is None or table is not None)
             self.fused = lif_scan_cpu.ChipStep(state.u, state.v, state.a, *constants,
                                                table=None if table is None else table.table,
                                                groups=0 if table is None else table.groups,
-                                               drive_bias=(1 - self.beta) * self.bias if self.raw_drive else None)
+                                               drive_bias=(1 - self.beta) * self.bias if self.projects else None,
+                                               weight=p["weight"] if self.projects else None)
 
     def plan(self, drives: torch.Tensor, spike_buffers: list[torch.Tensor], counts: torch.Tensor | None = None
              ) -> bool:
@@ -340,12 +331,10 @@ def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Ten
     if time_block is None:
         time_block = max(1, min(steps, BLOCK_BYTES // (4 * chips * batch * max(s.n for s in stages))))
     # Time-major blocks: each step a contiguous (chips, batch, n) slice; spikes zero-padded to whole groups.
-    # A layer whose fused step forms its own drive gets the projection chip-major (one product writes it);
-    # its steps read the (time, chips, ...) view.
-    raw = [isinstance(s, _Layer) and s.raw_drive for s in stages]
-    blocks = [x.new_empty(chips, time_block, batch, s.n) if r else None for s, r in zip(stages, raw)]
-    drives = [b.transpose(0, 1) if b is not None else x.new_empty(time_block, chips, batch, s.n)
-              for s, b in zip(stages, blocks)]
+    # A layer whose fused step projects the data itself gets the block's data as its drive buffer.
+    projects = [isinstance(s, _Layer) and s.projects for s in stages]
+    drives = [x.new_empty(time_block, batch, n_in) if p else x.new_empty(time_block, chips, batch, s.n)
+              for s, p in zip(stages, projects)]
     # Two spike buffers per layer, used in turn, so the last step of a block is still there for the next
     # block's recurrent current without a copy.
     spike_buffers = [[x.new_zeros(time_block, chips, batch, layer.width) for _ in range(2)] for layer in layers]
@@ -360,8 +349,8 @@ def _forward(model: SNNClassifier, stored: dict[str, torch.Tensor], x: torch.Ten
         spikes = [pair[parity] for pair in spike_buffers]
         for i, stage in enumerate(stages):
             previous = x_time[t0:t0 + n_steps] if i == 0 else spikes[i - 1][:n_steps]
-            if raw[i]:
-                stage.input.project_into(previous, blocks[i][:, :n_steps])
+            if projects[i]:
+                drives[i][:n_steps] = previous
             else:
                 lif_drive(stage.input(previous), stage.bias, stage.beta, out=drives[i][:n_steps])
             if isinstance(stage, _Layer):

@@ -27,19 +27,41 @@ class Batches:
     ``TensorDataset`` is sliced directly instead of item by item. The order comes from ``generator`` (a CPU
     generator: the same shuffle on every accelerator); each batch is checked on the CPU and then moved to
     ``device`` (``None``: left where the data set keeps it).
+
+    ``keep_bytes``: without shuffling, the batches of a complete pass are kept (if they take at most that many
+    bytes) and later passes yield them again instead of gathering, converting and checking them anew; for
+    readers that pass over the same data many times (the chip ensemble: once per chunk of chips).
     """
 
     def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator | None = None,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, keep_bytes: int = 0) -> None:
         self.data, self.batch_size, self.generator, self.device = data, batch_size, generator, device
+        self.keep_bytes = keep_bytes if generator is None else 0
         self.n = len(data)  # type: ignore[arg-type]
         if self.n == 0:
             raise DataError("the data set is empty")
+        self._kept: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._kept is not None:
+            yield from self._kept
+            return
+        kept: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if self.keep_bytes > 0 else None
+        size = 0
+        for batch in self._gathered():
+            if kept is not None:
+                size += sum(t.numel() * t.element_size() for t in batch)
+                if size <= self.keep_bytes:
+                    kept.append(batch)
+                else:
+                    kept = None
+            yield batch
+        self._kept = kept  # a complete pass (an abandoned one never gets here)
+
+    def _gathered(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(self.n, generator=self.generator) if self.generator is not None else torch.arange(self.n)
         tensors = self.data.tensors if isinstance(self.data, TensorDataset) else None
         for start in range(0, self.n, self.batch_size):
@@ -61,8 +83,8 @@ class Batches:
 
 
 def iterate_batches(data: Dataset, batch_size: int, generator: torch.Generator | None = None,
-                    device: torch.device | None = None) -> Batches:
-    return Batches(data, batch_size, generator, device)
+                    device: torch.device | None = None, keep_bytes: int = 0) -> Batches:
+    return Batches(data, batch_size, generator, device, keep_bytes)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ Memory is bounded by the chunk: chip-batched, activations take about ``rows * ne
 floats for ``rows = max(chunk_size * batch_size, MERGED_ROWS)`` chip-samples (frozen chips, i.e. no read noise,
 take consecutive batches in passes of :data:`MERGED_ROWS`; with read noise ``rows = chunk_size * batch_size``;
 a time block holds about 1 MB of drive); under ``vmap``, ``chunk_size * batch_size * time * neurons``. The data
-set is streamed batch by batch once per chunk. Results do not depend on ``chunk_size``, ``batch_size``, the
+set's batches are kept after the first chunk up to :data:`KEEP_BATCH_BYTES`; a larger one is streamed batch by
+batch once per chunk. Results do not depend on ``chunk_size``, ``batch_size``, the
 thread count or ``vectorise`` (read noise, where a profile has it, is drawn per chip per batch index from
 ``(seed, chip, batch)``, so it does depend on ``batch_size``).
 
@@ -274,6 +275,10 @@ VMAP_ROWS = 1024
 VMAP_MAX_BATCH = 96
 
 
+#: The data set's batches are kept after the first chunk's pass (read once, not once per chunk of chips) if they
+#: take at most this many bytes; larger data sets are streamed again for every chunk.
+KEEP_BATCH_BYTES = 256 * 2**20
+
 #: Chip-samples per pass that :func:`count_correct` gathers consecutive data batches into when the chips are
 #: frozen (no read noise) and run chip-batched: small batches (``evaluate_ensemble``'s default 32, with chunks
 #: of 32 chips: 1,024 rows) leave each step's operations too short, so Python's share dominates, and too short
@@ -384,7 +389,7 @@ def count_correct(
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
     programmed = mismatch.program(params, parameter_families(model), dt=dt if dt is not None else model_dt(model))
     nominal_params = programmed.materialise() if nominal else {}
-    batches = iterate_batches(dataset, batch_size, device=device)
+    batches = iterate_batches(dataset, batch_size, device=device, keep_bytes=KEEP_BATCH_BYTES)
     chunks = [range(s, min(s + chunk_size, chips.stop)) for s in range(chips.start, chips.stop, chunk_size)]
     was_training = model.training
     state = _buffers(model)  # stateful foreign modules (Rockpool) keep their last state in buffers: put it back

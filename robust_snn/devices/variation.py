@@ -94,7 +94,11 @@ def _draw_z(state: ChipState, spread: Mapping[str, Variation], neurons_per_core:
     out = {}
     for name in names:
         v, theta = spread_of(name), state.params[name]
-        z = torch.zeros_like(theta) + chip_z[state.families[name]]
+        # z = 0 + chip + core + neuron + synapse terms, in that order; a zero term is left out (x + 0 = x, up to
+        # the sign of a zero z, which no theta * (1 + z) or theta * exp(z) sees).
+        z = torch.zeros_like(theta)
+        if chip_z[state.families[name]]:
+            z = z + chip_z[state.families[name]]
         if theta.dim() >= 1:
             n, tail = theta.shape[0], (1,) * (theta.dim() - 1)
             if v.core:
@@ -106,7 +110,7 @@ def _draw_z(state: ChipState, spread: Mapping[str, Variation], neurons_per_core:
             z = z + math.hypot(v.core, v.neuron) * torch.randn((), generator=gen)
         if v.synapse:
             z = z + v.synapse * torch.randn(theta.shape, generator=gen)
-        out[name] = z.to(theta.dtype)
+        out[name] = z if z.dtype == theta.dtype else z.to(theta.dtype)
     return out
 
 

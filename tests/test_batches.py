@@ -1,0 +1,60 @@
+"""Batching a data set: the batches a pass yields, and keeping them for passes over the same data."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from robust_snn.core.evaluation import iterate_batches
+
+
+class CountingData(Dataset):
+    """Ten ``(x (3, 2), label)`` items that count how often they are read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.x = torch.arange(60, dtype=torch.float32).view(10, 3, 2)
+
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        self.reads += 1
+        return self.x[i], i % 3
+
+
+def _same(a: list[tuple[torch.Tensor, torch.Tensor]], b: list[tuple[torch.Tensor, torch.Tensor]]) -> bool:
+    return len(a) == len(b) and all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+
+
+def test_kept_batches_are_yielded_again_without_reading_the_data():
+    data = CountingData()
+    batches = iterate_batches(data, 4, keep_bytes=2**20)
+    first = list(batches)
+    assert [len(y) for _, y in first] == [4, 4, 2] and data.reads == 10
+    assert torch.equal(torch.cat([x for x, _ in first]), data.x)
+    second = list(batches)
+    assert data.reads == 10 and _same(first, second)
+
+
+def test_batches_over_the_limit_are_read_again():
+    data = CountingData()
+    batches = iterate_batches(data, 4, keep_bytes=100)  # one batch of x takes 96 bytes, with its labels 128
+    first = list(batches)
+    assert _same(first, list(batches)) and data.reads == 20
+
+
+def test_an_abandoned_pass_keeps_nothing():
+    data = CountingData()
+    batches = iterate_batches(data, 4, keep_bytes=2**20)
+    next(iter(batches))  # a probe of the first batch
+    assert len(list(batches)) == 3 and data.reads == 14
+    list(batches)
+    assert data.reads == 14
+
+
+def test_shuffled_batches_are_never_kept():
+    data = CountingData()
+    batches = iterate_batches(data, 4, torch.Generator().manual_seed(0), keep_bytes=2**20)
+    orders = [torch.cat([x for x, _ in batches])[:, 0, 0].tolist() for _ in range(3)]
+    assert data.reads == 30 and len({tuple(o) for o in orders}) > 1
