@@ -41,3 +41,14 @@ def tiny_model(tiny_config: NetworkConfig) -> SNNClassifier:
 @pytest.fixture
 def tiny_data() -> tuple[TensorDataset, TensorDataset]:
     return make_pattern_data(96, seed=0), make_pattern_data(48, seed=1)
+
+
+@pytest.fixture
+def cpu_runs_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU's LIF scan as the per-step loop, not the compiled C loops: what the emulated accelerator
+    (tests/emulated_accelerator.py, whose tensors are not CPU tensors) runs, so that a CPU reference run and an
+    accelerator run compute the same operations and agree bit for bit (the C loops sum recurrent currents in
+    another order: equal to rounding, tests/test_lif_scan_cpu.py)."""
+    import robust_snn.core.lif_scan as lif_scan
+
+    monkeypatch.setattr(lif_scan, "use_cpu_kernels", False)

@@ -354,7 +354,7 @@ def test_train_refuses_a_chosen_network_the_chip_cannot_hold(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name,device", [("standard", "dynapse2"), ("adversarial", "pcm")])
-def test_device_aware_training_on_an_accelerator_equals_the_cpu_run(name, device):
+def test_device_aware_training_on_an_accelerator_equals_the_cpu_run(name, device, cpu_runs_the_loop):
     """On an (emulated, tests/emulated_accelerator.py) accelerator the same chips are drawn and the same model
     is trained, bit for bit."""
     from emulated_accelerator import emulated_accelerator

@@ -343,7 +343,7 @@ def test_relative_noise_holds_positive_families_above_the_floor_and_leaves_the_r
 
 
 @pytest.mark.filterwarnings("ignore:for .* copying from a non-meta parameter")  # the emulation's meta tensors
-def test_a_run_resumed_on_an_accelerator_continues_the_cpu_run_from_its_saved_method_state(tmp_path):
+def test_a_run_resumed_on_an_accelerator_continues_the_cpu_run_from_its_saved_method_state(tmp_path, cpu_runs_the_loop):
     """The checkpointed state (warm start, the device's attack scales) is moved to the accelerator on resume and
     the run continues bit for bit (tests/emulated_accelerator.py: a second device with the CPU's numbers; torch
     warns that loading into its meta tensors is a no-op, but the emulation copies the values)."""

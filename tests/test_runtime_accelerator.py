@@ -15,6 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from emulated_accelerator import ACCELERATOR, MixedDevices, OnAccelerator, emulated_accelerator, values
+
+#: Every test here compares a run on the emulated accelerator with one on the CPU (see the fixture).
+pytestmark = pytest.mark.usefixtures("cpu_runs_the_loop")
 from robust_snn.attack import AttackConfig, evaluate_attack
 from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.core.parameters import parameter_families, physical_parameters

@@ -17,9 +17,9 @@ buffers, and an opaque operator keeps the compiled graph whole (no graph break) 
 
 On CUDA tensors (outside ``torch.func`` transforms, with Triton installed) the forward loop and the backward
 recursion each run as one GPU kernel instead, :mod:`robust_snn.core.lif_scan_triton`, with the same equations;
-:data:`use_triton_kernels` switches that off. On the CPU, layers without recurrent weights (float32, outside
-``vmap``) run both as compiled C loops, :mod:`robust_snn.core.lif_scan_cpu` (the forward pass bit for bit the
-loop's); :data:`use_cpu_kernels` switches that off.
+:data:`use_triton_kernels` switches that off. On the CPU, float32 layers outside ``vmap`` run both as
+compiled C loops, :mod:`robust_snn.core.lif_scan_cpu` (the forward pass bit for bit the loop's without
+recurrent weights, to rounding with them); :data:`use_cpu_kernels` switches that off.
 
 The forward loop is :func:`~robust_snn.core.lif_step.lif_step` over time, writing into preallocated buffers.
 The backward pass is the adjoint of that step's equations, in the notation of its docstring (``W`` = ``W_r``,
@@ -100,7 +100,7 @@ class _StepStore:
 def _kernels_for(drive, w_rec, rho, *per_neuron):  # noqa: ANN001, ANN202
     """The compiled loops that take this call, else None (the loop below): on CUDA
     :mod:`robust_snn.core.lif_scan_triton` (not vmapped, Triton installed; imported only for CUDA tensors), on
-    the CPU :mod:`robust_snn.core.lif_scan_cpu` (feed-forward float32 layers, not vmapped, a C compiler found);
+    the CPU :mod:`robust_snn.core.lif_scan_cpu` (float32 layers, not vmapped, a C compiler found);
     see their ``applies``."""
     if drive.device.type == "cpu":
         if use_cpu_kernels and lif_scan_cpu.applies(drive, w_rec, rho, *per_neuron):
@@ -174,10 +174,22 @@ class LIFScan(torch.autograd.Function):
 
 
 def _recurrent_weight_grad(spikes: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
-    """dLoss/dW_r = sum over rows and steps of ``S_{t-1}^T gU_t`` (``d_t`` holds ``S_{t-1} W_r``; ``gd = gU``)."""
+    """dLoss/dW_r = sum over rows and steps of ``S_{t-1}^T gU_t`` (``d_t`` holds ``S_{t-1} W_r``; ``gd = gU``),
+    from the second step on (``S_{-1} = 0``). Time-major, as the traces are laid out: the slices are views."""
     n = spikes.shape[2]
-    s_prev = _shift(spikes, torch.zeros_like(spikes[:, :1]))
-    return s_prev.reshape(-1, n).t() @ g_u.reshape(-1, n)
+    s_prev = spikes.transpose(0, 1)[:-1].reshape(-1, n)
+    return s_prev.t() @ g_u.transpose(0, 1)[1:].reshape(-1, n)
+
+
+def _from_sums(g_drive, sums, beta, spikes, need):  # noqa: ANN001, ANN202
+    """The 8 gradients from a compiled backward loop's ``dLoss/d drive`` and per-row sums."""
+    # Over the batch: alpha, beta, threshold, rho, kappa; each its own tensor (a custom op's outputs must not
+    # alias one another, as views of one sum would)
+    totals = [total.clone() for total in sums.sum(1)]
+    return (g_drive if need[0] else None, (beta * g_drive[:, 0]).sum(0) if need[1] else None,
+            totals[0] if need[2] else None, totals[1] if need[3] else None, totals[2] if need[4] else None,
+            _recurrent_weight_grad(spikes, g_drive) if need[5] else None,
+            totals[3] if need[6] else None, totals[4] if need[7] else None)
 
 
 def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt,  # noqa: ANN001, ANN202, E501
@@ -186,6 +198,12 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
     where ``need`` (``needs_input_grad``) is False. Shared by the autograd function and the custom op."""
     has_rec, adaptive = w_rec is not None, rho is not None
     batch, steps, n = spikes.shape
+    kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
+    if kernels is not None and _SURROGATE_NAMES.get(shape) in getattr(kernels, "SURROGATES_FORMED", ()):
+        # The compiled loop forms H'(V_t - theta_t) itself, row by row (the same operations): pass the slope.
+        g_drive, sums = kernels.backward(g_spikes, g_vmem, g_u, float(scale), spikes, vmem, u, adapt, bias,
+                                         alpha, beta, threshold, w_rec, rho, kappa)
+        return _from_sums(g_drive, sums, beta, spikes, need)
     zeros = torch.zeros_like(spikes[:, 0])
     if adaptive:
         adapt_prev = _shift(adapt, zeros[:, None])
@@ -194,17 +212,10 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
         theta = threshold.expand_as(spikes)
     v_pre = torch.addcmul(vmem, spikes, theta)
     surrogate = shape(v_pre.sub_(theta), scale)  # H'(V_t - theta_t), all steps at once (in place: no temporary)
-    kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
     if kernels is not None:
         g_drive, sums = kernels.backward(g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, adapt, bias, alpha,
                                          beta, threshold, w_rec, rho, kappa)
-        # Over the batch: alpha, beta, threshold, rho, kappa; each its own tensor (a custom op's outputs must not
-        # alias one another, as views of one sum would)
-        totals = [total.clone() for total in sums.sum(1)]
-        return (g_drive if need[0] else None, (beta * g_drive[:, 0]).sum(0) if need[1] else None,
-                totals[0] if need[2] else None, totals[1] if need[3] else None, totals[2] if need[4] else None,
-                _recurrent_weight_grad(spikes, g_drive) if need[5] else None,
-                totals[3] if need[6] else None, totals[4] if need[7] else None)
+        return _from_sums(g_drive, sums, beta, spikes, need)
 
     if g_spikes is None:
         g_spikes = torch.zeros_like(spikes)

@@ -10,13 +10,15 @@ chip-batched ensemble (:mod:`robust_snn.core.chip_batch`) as one call. Measured 
 ``benchmarks/bench_core.py`` (16 -> 64 -> 10 LIF, T 100, batch 128, one thread, quiet): a training step 8.4-8.7
 ms against 11.0-11.6 with the Python loop.
 
-Scope: float32 CPU tensors outside ``torch.func`` transforms, layers without recurrent weights (adaptive or
-not). A recurrent layer keeps the per-step loop: its backward pass needs a dense ``(batch, n) x (n, n)``
-product every step, a job for BLAS, not a plain C loop; and a C forward pass with the recurrent current added
-event-driven (the rows of the neurons that spiked) was built and measured against the loop's per-step BLAS
-product (2026-12-01, one thread, quiet): a training step 4.9-5.5 against 5.2-5.4 ms (48 neurons, batch 64),
-64-70 against 68 ms (256 adaptive, batch 100), inference 6.8-7.2 against 5.2-5.5 ms (64 neurons, batch 256:
-slower), so it was not kept.
+Scope: float32 CPU tensors outside ``torch.func`` transforms, adaptive or not, with or without recurrent
+weights. The recurrent current ``S_{t-1} W`` is added event-driven (the weight rows of the neurons that
+spiked, listed without branches, summed 16 columns at a time in registers), and its adjoint ``gd_{t+1} W^T``
+as register-blocked multiply-adds in four partial sums; so with recurrent weights the traces equal the loop's
+(a BLAS product per step) to float32 rounding rather than bit for bit. Measured 2026-12-01 (one thread, quiet),
+inference of 16 -> n recurrent -> 8 over T 100: 0.62 against 1.87 ms (n 48, batch 64), 4.30 against 6.44 (64,
+256), 7.95 against 13.26 (256, 64), 0.92 against 3.72 (128, 32); the demo network's training step (48
+recurrent, batch 64) 3.2 against 4.9 ms. (A first C forward for recurrent layers, row by row with a branch per
+spiking neuron and the backward left to the loop, had measured no faster, 2026-12-01 morning.)
 
 How it is built: the C source below is compiled once per machine with the system C compiler (``$CC``, else
 ``cc``) into ``$ROBUST_SNN_CACHE`` or ``~/.cache/robust_snn/kernels``, keyed by a hash of the source, the flags
@@ -61,66 +63,6 @@ _SOURCE = r"""
 /* 16 floats as one vector (GCC and Clang vector extensions): one AVX-512 register, or two or four narrower ones. */
 typedef float v16 __attribute__((vector_size(64)));
 
-/* PyTorch's addcmul(x, y, z) rounds once, as fmaf(y, z, x): the loop's lif_step is all addcmul.
-   Inner loops run over the n neurons of one row with unit stride and no branches, so that they vectorise:
-   absent inputs are rows of zeros, unkept outputs go to a scratch row, and a layer without adaptation runs with
-   rho = kappa = 0 (then theta = fmaf(a, 0, threshold) = threshold and A stays S: exactly the plain step). */
-
-/* One step of one row of n neurons (separate and not inlined, so that its restrict pointers let it vectorise). */
-static __attribute__((noinline)) void forward_row(
-    int64_t n, const float *restrict d, const float *restrict alpha, const float *restrict beta,
-    const float *restrict threshold, const float *restrict rho, const float *restrict kappa,
-    float *restrict us, float *restrict vs, float *restrict as,
-    float *restrict s_row, float *restrict v_row, float *restrict u_row, float *restrict a_row)
-{
-    for (int64_t j = 0; j < n; ++j) {
-        const float u = fmaf(us[j], beta[j], d[j]);                /* U_t = d_t + beta U_{t-1} */
-        const float v = fmaf(vs[j], alpha[j], u);                  /* V_t = U_t + alpha V'_{t-1} */
-        const float theta = fmaf(as[j], kappa[j], threshold[j]);  /* theta_t = threshold + kappa A_{t-1} */
-        const float s = v >= theta ? 1.0f : 0.0f;                  /* S_t = H(V_t - theta_t) */
-        const float v_reset = fmaf(-s, theta, v);                  /* V'_t = V_t - S_t theta_t */
-        const float a = fmaf(as[j], rho[j], s);                    /* A_t = S_t + rho A_{t-1} */
-        us[j] = u;
-        vs[j] = v_reset;
-        as[j] = a;
-        s_row[j] = s;
-        v_row[j] = v_reset;
-        u_row[j] = u;
-        a_row[j] = a;
-    }
-}
-
-/* Forward. drive rows at b * d_sb + t * d_st (unit neuron stride); traces time-major (o_sb, o_st). State before
-   step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written. scratch: 6 * n floats. */
-void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, int64_t d_sb, int64_t d_st,
-                 const float *bias, const float *alpha, const float *beta, const float *threshold,
-                 const float *rho, const float *kappa,
-                 float *spikes, float *vmem, float *u_out, float *a_out, int64_t o_sb, int64_t o_st, int keep,
-                 float *scratch)
-{
-    /* Row by row, all steps of a row before the next: its state and parameters stay in the L1 cache. */
-    float *us = scratch, *vs = scratch + n, *as = scratch + 2 * n, *junk = scratch + 3 * n;
-    for (int64_t b = 0; b < batch; ++b) {
-        for (int64_t j = 0; j < n; ++j) {
-            us[j] = bias[j];
-            vs[j] = 0.0f;
-            as[j] = 0.0f;
-        }
-        for (int64_t t = 0; t < steps; ++t) {
-            const int64_t at = b * o_sb + t * o_st;
-            forward_row(n, drive + b * d_sb + t * d_st, alpha, beta, threshold, rho, kappa, us, vs, as, spikes + at,
-                        keep ? vmem + at : junk, keep ? u_out + at : junk + n,
-                        keep && a_out ? a_out + at : junk + 2 * n);
-        }
-    }
-}
-
-/* The chip-batched step (lif_step_chips below), column block by column block: every neuron's update is its
-   own, so a chip's rows can be run 16 neurons at a time. Then what a block reads for every row stays in the
-   L1 cache: its slice of the recurrent look-up table (groups * 16 rows of 16 floats: 16 KB at 64 neurons,
-   where the whole table, 64 KB, does not fit) and of the input weights; and eight rows at a time give the
-   look-up's sums and the projection's multiply-adds eight independent chains to overlap. */
-
 typedef int32_t i16v __attribute__((vector_size(64)));
 
 #ifndef ROW_SLICE
@@ -151,6 +93,100 @@ static inline __attribute__((always_inline)) v16 fma16(v16 a, v16 b, v16 c)
     return r;
 #endif
 }
+
+
+/* PyTorch's addcmul(x, y, z) rounds once, as fmaf(y, z, x): the loop's lif_step is all addcmul.
+   Inner loops run over the n neurons of one row with unit stride and no branches, so that they vectorise:
+   absent inputs are rows of zeros, unkept outputs go to a scratch row, and a layer without adaptation runs with
+   rho = kappa = 0 (then theta = fmaf(a, 0, threshold) = threshold and A stays S: exactly the plain step). */
+
+/* One step of one row of n neurons (separate and not inlined, so that its restrict pointers let it vectorise). */
+static __attribute__((noinline)) void forward_row(
+    int64_t n, const float *restrict d, const float *restrict alpha, const float *restrict beta,
+    const float *restrict threshold, const float *restrict rho, const float *restrict kappa,
+    float *restrict us, float *restrict vs, float *restrict as,
+    float *restrict s_row, float *restrict v_row, float *restrict u_row, float *restrict a_row)
+{
+    for (int64_t j = 0; j < n; ++j) {
+        const float u = fmaf(us[j], beta[j], d[j]);                /* U_t = d_t + beta U_{t-1} */
+        const float v = fmaf(vs[j], alpha[j], u);                  /* V_t = U_t + alpha V'_{t-1} */
+        const float theta = fmaf(as[j], kappa[j], threshold[j]);  /* theta_t = threshold + kappa A_{t-1} */
+        const float s = v >= theta ? 1.0f : 0.0f;                  /* S_t = H(V_t - theta_t) */
+        const float v_reset = fmaf(-s, theta, v);                  /* V'_t = V_t - S_t theta_t */
+        const float a = fmaf(as[j], rho[j], s);                    /* A_t = S_t + rho A_{t-1} */
+        us[j] = u;
+        vs[j] = v_reset;
+        as[j] = a;
+        s_row[j] = s;
+        v_row[j] = v_reset;
+        u_row[j] = u;
+        a_row[j] = a;
+    }
+}
+
+/* The recurrent current of one row, S W for binary S (n x n weights W, rows of the presynaptic neuron): the
+   rows of the neurons that spiked (listed first, without branches), summed in neuron order from zero, 16
+   columns at a time in registers, then added to the drive d, into x. active: n ints of scratch. */
+static __attribute__((noinline)) void recurrent_row(int64_t n, const float *restrict s, const float *restrict w,
+                                                    const float *restrict d, int *restrict active,
+                                                    float *restrict x)
+{
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        active[count] = (int)i;
+        count += s[i] != 0.0f;
+    }
+    int64_t j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16) {
+        v16 rec = {0.0f};
+        for (int64_t k = 0; k < count; ++k) rec += load16(w + active[k] * n + j0);
+        store16(x + j0, load16(d + j0) + rec);
+    }
+    for (int64_t j = j0; j < n; ++j) {
+        float rec = 0.0f;
+        for (int64_t k = 0; k < count; ++k) rec += w[active[k] * n + j];
+        x[j] = d[j] + rec;
+    }
+}
+
+/* Forward. drive rows at b * d_sb + t * d_st (unit neuron stride); traces time-major (o_sb, o_st). State before
+   step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written. w_rec (n x n, or NULL): recurrent weights,
+   the current S_{t-1} w_rec added to the drive from the second step on. scratch: 8 * n floats. */
+void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, int64_t d_sb, int64_t d_st,
+                 const float *bias, const float *alpha, const float *beta, const float *threshold,
+                 const float *rho, const float *kappa, const float *w_rec,
+                 float *spikes, float *vmem, float *u_out, float *a_out, int64_t o_sb, int64_t o_st, int keep,
+                 float *scratch)
+{
+    /* Row by row, all steps of a row before the next: its state and parameters stay in the L1 cache. */
+    float *us = scratch, *vs = scratch + n, *as = scratch + 2 * n, *junk = scratch + 3 * n;
+    int *active = (int *)(scratch + 6 * n);
+    float *x = scratch + 7 * n;
+    for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t j = 0; j < n; ++j) {
+            us[j] = bias[j];
+            vs[j] = 0.0f;
+            as[j] = 0.0f;
+        }
+        for (int64_t t = 0; t < steps; ++t) {
+            const int64_t at = b * o_sb + t * o_st;
+            const float *d = drive + b * d_sb + t * d_st;
+            if (w_rec && t > 0) {  /* S_0 = 0: no recurrent current at the first step */
+                recurrent_row(n, spikes + at - o_st, w_rec, d, active, x);
+                d = x;
+            }
+            forward_row(n, d, alpha, beta, threshold, rho, kappa, us, vs, as, spikes + at,
+                        keep ? vmem + at : junk, keep ? u_out + at : junk + n,
+                        keep && a_out ? a_out + at : junk + 2 * n);
+        }
+    }
+}
+
+/* The chip-batched step (lif_step_chips below), column block by column block: every neuron's update is its
+   own, so a chip's rows can be run 16 neurons at a time. Then what a block reads for every row stays in the
+   L1 cache: its slice of the recurrent look-up table (groups * 16 rows of 16 floats: 16 KB at 64 neurons,
+   where the whole table, 64 KB, does not fit) and of the input weights; and eight rows at a time give the
+   look-up's sums and the projection's multiply-adds eight independent chains to overlap. */
 
 /* Columns j0 .. j0 + 16 Q - 1 of R consecutive rows (R Q <= 8) of one chip, one step:
    - the drive x: the drive rows as given, or with PROJ beta P + (1 - beta) bias (lif_drive's addcmul) for the
@@ -355,6 +391,25 @@ void lif_step_chips(int64_t chips, int64_t batch, int64_t n, const float *drive,
     }
 }
 
+/* The surrogate derivative H'(V_t - theta_t) of one row where the backward pass forms it itself (kind 1:
+   fast_sigmoid, 1 / (1 + k |x|)^2), with the float32 operations of robust_snn.core.lif_scan and .surrogates in
+   their order: theta_t = threshold + kappa A_{t-1}, V_t = V'_t + S_t theta_t (addcmul: one rounding),
+   x = V_t - theta_t, then abs, * k, + 1, square, reciprocal. */
+static __attribute__((noinline)) void surrogate_row(int64_t n, float k, const float *restrict vmem,
+                                                    const float *restrict s, const float *restrict a_prev,
+                                                    const float *restrict threshold, const float *restrict kappa,
+                                                    float *restrict out)
+{
+    for (int64_t j = 0; j < n; ++j) {
+        const float theta = threshold[j] + kappa[j] * a_prev[j];
+        const float x = fmaf(s[j], theta, vmem[j]) - theta;
+        float g = fabsf(x) * k;
+        g = g + 1.0f;
+        g = g * g;
+        out[j] = 1.0f / g;
+    }
+}
+
 /* One backward step of one row of n neurons (separate and not inlined, as forward_row). */
 static __attribute__((noinline)) void backward_row(
     int64_t n, const float *restrict gs_in, const float *restrict gv_in, const float *restrict gu_in,
@@ -387,22 +442,51 @@ static __attribute__((noinline)) void backward_row(
     }
 }
 
+/* gs_in + gd W^T for one row, into out (the gradient reaching a row's spikes through the next step's recurrent
+   current): with w_t = W^T (n x n), the sum over j of gd[j] w_t[j, :], 16 columns at a time in registers, in
+   four partial sums (j mod 4, each from zero, one rounding per term, then added pairwise: four independent
+   chains of multiply-adds instead of one), then added to gs_in. */
+static __attribute__((noinline)) void recurrent_grad_row(int64_t n, const float *restrict gd,
+                                                         const float *restrict w_t, const float *restrict gs_in,
+                                                         float *restrict out)
+{
+    int64_t i0 = 0;
+    for (; i0 + 16 <= n; i0 += 16) {
+        v16 acc[4] = {{0.0f}, {0.0f}, {0.0f}, {0.0f}};
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4)
+            for (int q = 0; q < 4; ++q) acc[q] = fma16(splat16(gd[j + q]), load16(w_t + (j + q) * n + i0), acc[q]);
+        for (; j < n; ++j) acc[0] = fma16(splat16(gd[j]), load16(w_t + j * n + i0), acc[0]);
+        store16(out + i0, load16(gs_in + i0) + ((acc[0] + acc[1]) + (acc[2] + acc[3])));
+    }
+    for (int64_t i = i0; i < n; ++i) {
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4)
+            for (int q = 0; q < 4; ++q) acc[q] = fmaf(gd[j + q], w_t[(j + q) * n + i], acc[q]);
+        for (; j < n; ++j) acc[0] = fmaf(gd[j], w_t[j * n + i], acc[0]);
+        out[i] = gs_in[i] + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    }
+}
+
 /* Backward: the adjoint recursion, backwards in time. g_s/g_v/g_u: incoming gradients, rows at b * sb + t * st
    (unit neuron stride; a stride may be 0, a broadcast), or NULL; a_tr NULL when not adaptive. Writes gU
    (= dLoss/d drive) into g_drive (time-major) and the per-row sums
    over time of gV_t V'_{t-1}, gU_t U_{t-1}, gTheta_t, gA_t A_{t-1}, gTheta_t A_{t-1} into sums (5, batch, n).
-   scratch: 5 * n floats. */
+   w_rec_t: the transposed recurrent weights (n x n), or NULL. surrogate: H'(V_t - theta_t) for every step, or
+   NULL: formed row by row as fast_sigmoid with slope surrogate_scale (surrogate_row). scratch: 7 * n floats. */
 void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int64_t gs_sb, int64_t gs_st,
                   const float *g_v, int64_t gv_sb, int64_t gv_st, const float *g_u, int64_t gu_sb, int64_t gu_st,
                   const float *surrogate, const float *spikes, const float *vmem, const float *u_tr,
                   const float *a_tr, int64_t o_sb, int64_t o_st,
                   const float *bias, const float *alpha, const float *beta, const float *threshold,
-                  const float *rho, const float *kappa, float *g_drive, float *sums, float *scratch)
+                  const float *rho, const float *kappa, const float *w_rec_t, float surrogate_scale,
+                  float *g_drive, float *sums, float *scratch)
 {
     /* Row by row, as the forward pass: the row's adjoint state and sums stay in the L1 cache. */
     const int64_t plane = batch * n;
     float *gvn = scratch, *gun = scratch + n, *gan = scratch + 2 * n, *gthn = scratch + 3 * n;
-    float *zeros = scratch + 4 * n;
+    float *zeros = scratch + 4 * n, *gs_rec = scratch + 5 * n, *sur = scratch + 6 * n;
     for (int64_t b = 0; b < batch; ++b) {
         const int64_t row = b * n;
         for (int64_t i = 0; i < 5 * n; ++i) scratch[i] = 0.0f;
@@ -410,9 +494,17 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
             for (int64_t j = 0; j < n; ++j) sums[k * plane + row + j] = 0.0f;
         for (int64_t t = steps - 1; t >= 0; --t) {
             const int64_t at = b * o_sb + t * o_st;
-            backward_row(n, g_s ? g_s + b * gs_sb + t * gs_st : zeros, g_v ? g_v + b * gv_sb + t * gv_st : zeros,
+            const float *gs_in = g_s ? g_s + b * gs_sb + t * gs_st : zeros;
+            if (!surrogate)
+                surrogate_row(n, surrogate_scale, vmem + at, spikes + at, t > 0 && a_tr ? a_tr + at - o_st : zeros,
+                              threshold, kappa, sur);
+            if (w_rec_t && t < steps - 1) {  /* gS_t also reaches the next step's drive: + gd_{t+1} W^T */
+                recurrent_grad_row(n, g_drive + at + o_st, w_rec_t, gs_in, gs_rec);
+                gs_in = gs_rec;
+            }
+            backward_row(n, gs_in, g_v ? g_v + b * gv_sb + t * gv_st : zeros,
                          g_u ? g_u + b * gu_sb + t * gu_st : zeros,
-                         surrogate + at, spikes + at,
+                         surrogate ? surrogate + at : sur, spikes + at,
                          t > 0 ? vmem + at - o_st : zeros,           /* V'_{t-1}, V'_{-1} = 0 */
                          t > 0 ? u_tr + at - o_st : bias,            /* U_{t-1}, U_{-1} = bias */
                          t > 0 && a_tr ? a_tr + at - o_st : zeros,   /* A_{t-1}, A_{-1} = 0 */
@@ -477,8 +569,9 @@ def _build() -> ctypes.CDLL | None:
             return None
     lib = ctypes.CDLL(str(target))
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 10 + [i64] * 2 + [ctypes.c_int, ptr]
-    lib.lif_backward.argtypes = [i64] * 3 + [ptr, i64, i64] * 3 + [ptr] * 5 + [i64] * 2 + [ptr] * 9
+    lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 11 + [i64] * 2 + [ctypes.c_int, ptr]
+    lib.lif_backward.argtypes = ([i64] * 3 + [ptr, i64, i64] * 3 + [ptr] * 5 + [i64] * 2 + [ptr] * 7
+                                 + [ctypes.c_float] + [ptr] * 3)
     lib.lif_step_chips.argtypes = ([i64] * 3 + [ptr, i64, i64, i64, ptr, ptr] + [ptr] * 3 + [ptr] * 5
                                    + [ptr, i64, ptr, i64, ptr, i64, ptr, ptr, i64, ptr, ctypes.c_int])
     lib.lif_forward.restype = lib.lif_backward.restype = lib.lif_step_chips.restype = None
@@ -501,11 +594,15 @@ def applies(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor |
     """Whether a scan call takes the compiled loops: a float32 CPU ``(batch, time, n)`` drive outside
     ``torch.func`` transforms, no recurrent weights, per-neuron constants of ``n`` float32 values, and the
     library available."""
-    if drive.device.type != "cpu" or drive.dtype != torch.float32 or drive.dim() != 3 or w_rec is not None:
+    if drive.device.type != "cpu" or drive.dtype != torch.float32 or drive.dim() != 3:
         return False
     if torch._C._functorch.is_functorch_wrapped_tensor(drive):
         return False
     n = drive.shape[2]
+    if w_rec is not None and not (w_rec.shape == (n, n) and w_rec.dtype == torch.float32
+                                  and w_rec.device.type == "cpu"
+                                  and not torch._C._functorch.is_functorch_wrapped_tensor(w_rec)):
+        return False
     if not all(p is not None and p.numel() == n and p.dtype == torch.float32 and p.device.type == "cpu"
                and not torch._C._functorch.is_functorch_wrapped_tensor(p) for p in per_neuron):
         return False
@@ -617,7 +714,6 @@ def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: 
     """Spikes, membrane after reset, ``U`` and the adaptation trace, as :func:`robust_snn.core.lif_scan._run`
     returns them (time-major; membrane, ``U`` and adaptation ``None`` unless ``keep_traces``, adaptation
     ``None`` when not adaptive)."""
-    assert w_rec is None, "recurrent layers keep the per-step loop"
     batch, steps, n = drive.shape
     drive = drive.detach()
     if drive.stride(2) != 1:
@@ -626,25 +722,35 @@ def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: 
     vmem, u = (time_major_like(drive), time_major_like(drive)) if keep_traces else (None, None)
     adapt = time_major_like(drive) if keep_traces and rho is not None else None
     params = _vectors(drive, bias, alpha, beta, threshold, rho, kappa)
-    scratch = drive.new_empty(6 * n)
+    w = None if w_rec is None else w_rec.detach().contiguous()
+    scratch = drive.new_empty(8 * n)
     library().lif_forward(batch, steps, n, drive.data_ptr(), drive.stride(0), drive.stride(1),
-                          *(p.data_ptr() for p in params), spikes.data_ptr(), _ptr(vmem), _ptr(u), _ptr(adapt),
+                          *(p.data_ptr() for p in params), _ptr(w), spikes.data_ptr(), _ptr(vmem), _ptr(u), _ptr(adapt),
                           *spikes.stride()[:2], int(keep_traces), scratch.data_ptr())
     return spikes, vmem, u, adapt
 
 
+#: Surrogate derivatives (:mod:`robust_snn.core.surrogates` names) that :func:`backward` forms itself, row by
+#: row from the membrane trace, instead of reading a precomputed trace (passes over all steps saved); the same
+#: float32 operations in the same order, so the same numbers.
+SURROGATES_FORMED = frozenset({"fast_sigmoid"})
+
+
 def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: torch.Tensor | None,
-             surrogate: torch.Tensor, spikes: torch.Tensor, vmem: torch.Tensor, u: torch.Tensor,
+             surrogate: torch.Tensor | float, spikes: torch.Tensor, vmem: torch.Tensor, u: torch.Tensor,
              adapt: torch.Tensor | None, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
              threshold: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
              kappa: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``dLoss/d drive`` ``(batch, time, n)`` and the ``(5, batch, n)`` per-row parameter-gradient sums, as
-    :func:`robust_snn.core.lif_scan_triton.backward` returns them."""
-    assert w_rec is None, "recurrent layers keep the per-step loop"
+    :func:`robust_snn.core.lif_scan_triton.backward` returns them. ``surrogate``: ``H'(V_t - theta_t)`` for
+    every step, or a number: the slope of ``fast_sigmoid``, which the loop then forms itself
+    (:data:`SURROGATES_FORMED`)."""
     batch, steps, n = spikes.shape
+    formed = not isinstance(surrogate, torch.Tensor)
     # Every trace in the spikes' layout (a copy only where one differs): the C loops index them by one offset.
     # Incoming gradients are read where they are, in rows of unit neuron stride (else copied).
-    traces = [in_trace_layout(t.detach().float(), spikes) for t in (surrogate, spikes, vmem, u)]
+    traces = [None if t is None else in_trace_layout(t.detach().float(), spikes)
+              for t in (None if formed else surrogate, spikes, vmem, u)]
     a_tr = in_trace_layout(adapt.detach().float(), spikes) if rho is not None else None
     grads = [None if g is None else g.detach().float() for g in (g_spikes, g_vmem, g_u)]
     grads = [g if g is None or g.stride(2) == 1 else in_trace_layout(g, spikes) for g in grads]
@@ -652,10 +758,12 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     g_drive = time_major_like(spikes)
     sums = spikes.new_empty(5, batch, n)
     params = _vectors(spikes, bias, alpha, beta, threshold, rho, kappa)
-    scratch = spikes.new_empty(5 * n)
-    library().lif_backward(batch, steps, n, *incoming, *(t.data_ptr() for t in traces), _ptr(a_tr),
-                           *spikes.stride()[:2], *(p.data_ptr() for p in params), g_drive.data_ptr(),
-                           sums.data_ptr(), scratch.data_ptr())
+    w_t = None if w_rec is None else w_rec.detach().t().contiguous()
+    scratch = spikes.new_empty(7 * n)
+    library().lif_backward(batch, steps, n, *incoming, *(_ptr(t) for t in traces), _ptr(a_tr),
+                           *spikes.stride()[:2], *(p.data_ptr() for p in params), _ptr(w_t),
+                           float(surrogate) if formed else 0.0, g_drive.data_ptr(), sums.data_ptr(),
+                           scratch.data_ptr())
     return g_drive, sums
 
 
