@@ -20,7 +20,8 @@ noise, so every path evaluates exactly the same chips). Every path runs through
 - ``vectorised_lif_step``: ``vectorised`` with the fused C step switched off
   (``chip_batch.use_fused_step = False``): each step as PyTorch operations (:func:`~robust_snn.core.lif_step.
   lif_step`, the look-up's codes and ``embedding_bag``), what chip-batching gains apart from the C step (the
-  loop's recurrent scan runs PyTorch operations per step too: the C loops cover feed-forward layers only);
+  loop's scan is one C call per layer and chip, :mod:`robust_snn.core.lif_scan_cpu`, recurrent layers
+  included since 2026-12-01);
 - ``vectorised_chunk32_batch32``: the same at ``evaluate_ensemble``'s defaults (chunk 32, batch 32; frozen
   chips, so the eight batches of a chunk run as one pass of 32 chips x 256 samples, ``MERGED_ROWS``);
 - ``vmapped``: the same network as a subclass, which ``evaluate_ensemble`` runs through the generic path for

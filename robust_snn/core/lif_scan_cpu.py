@@ -151,35 +151,36 @@ static __attribute__((noinline)) void recurrent_row(int64_t n, const float *rest
 
 /* Forward. drive rows at b * d_sb + t * d_st (unit neuron stride); traces time-major (o_sb, o_st). State before
    step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written. w_rec (n x n, or NULL): recurrent weights,
-   the current S_{t-1} w_rec added to the drive from the second step on. scratch: 8 * n floats. */
+   the current S_{t-1} w_rec added to the drive from the second step on. scratch: (3 batch + 6) n floats. */
 void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, int64_t d_sb, int64_t d_st,
                  const float *bias, const float *alpha, const float *beta, const float *threshold,
                  const float *rho, const float *kappa, const float *w_rec,
                  float *spikes, float *vmem, float *u_out, float *a_out, int64_t o_sb, int64_t o_st, int keep,
                  float *scratch)
 {
-    /* Row by row, all steps of a row before the next: its state and parameters stay in the L1 cache. */
-    float *us = scratch, *vs = scratch + n, *as = scratch + 2 * n, *junk = scratch + 3 * n;
-    int *active = (int *)(scratch + 6 * n);
-    float *x = scratch + 7 * n;
-    for (int64_t b = 0; b < batch; ++b) {
+    /* Step by step, every row in turn: the traces are time-major, so each step reads and writes one contiguous
+       block (what the hardware prefetches well), and the rows' states (3 batch n floats) stay in the cache. */
+    float *us = scratch, *vs = scratch + batch * n, *as = scratch + 2 * batch * n;
+    float *junk = scratch + 3 * batch * n, *x = junk + 3 * n;
+    int *active = (int *)(x + n);
+    for (int64_t b = 0; b < batch; ++b)
         for (int64_t j = 0; j < n; ++j) {
-            us[j] = bias[j];
-            vs[j] = 0.0f;
-            as[j] = 0.0f;
+            us[b * n + j] = bias[j];
+            vs[b * n + j] = 0.0f;
+            as[b * n + j] = 0.0f;
         }
-        for (int64_t t = 0; t < steps; ++t) {
+    for (int64_t t = 0; t < steps; ++t)
+        for (int64_t b = 0; b < batch; ++b) {
             const int64_t at = b * o_sb + t * o_st;
             const float *d = drive + b * d_sb + t * d_st;
             if (w_rec && t > 0) {  /* S_0 = 0: no recurrent current at the first step */
                 recurrent_row(n, spikes + at - o_st, w_rec, d, active, x);
                 d = x;
             }
-            forward_row(n, d, alpha, beta, threshold, rho, kappa, us, vs, as, spikes + at,
+            forward_row(n, d, alpha, beta, threshold, rho, kappa, us + b * n, vs + b * n, as + b * n, spikes + at,
                         keep ? vmem + at : junk, keep ? u_out + at : junk + n,
                         keep && a_out ? a_out + at : junk + 2 * n);
         }
-    }
 }
 
 /* The chip-batched step (lif_step_chips below), column block by column block: every neuron's update is its
@@ -474,7 +475,8 @@ static __attribute__((noinline)) void recurrent_grad_row(int64_t n, const float 
    (= dLoss/d drive) into g_drive (time-major) and the per-row sums
    over time of gV_t V'_{t-1}, gU_t U_{t-1}, gTheta_t, gA_t A_{t-1}, gTheta_t A_{t-1} into sums (5, batch, n).
    w_rec_t: the transposed recurrent weights (n x n), or NULL. surrogate: H'(V_t - theta_t) for every step, or
-   NULL: formed row by row as fast_sigmoid with slope surrogate_scale (surrogate_row). scratch: 7 * n floats. */
+   NULL: formed row by row as fast_sigmoid with slope surrogate_scale (surrogate_row). scratch: (4 batch + 3) n
+   floats. */
 void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int64_t gs_sb, int64_t gs_st,
                   const float *g_v, int64_t gv_sb, int64_t gv_st, const float *g_u, int64_t gu_sb, int64_t gu_st,
                   const float *surrogate, const float *spikes, const float *vmem, const float *u_tr,
@@ -483,17 +485,17 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
                   const float *rho, const float *kappa, const float *w_rec_t, float surrogate_scale,
                   float *g_drive, float *sums, float *scratch)
 {
-    /* Row by row, as the forward pass: the row's adjoint state and sums stay in the L1 cache. */
+    /* Step by step backwards, every row in turn, as the forward pass: each step's traces are one contiguous
+       block; the rows' adjoint states (4 batch n floats) and sums stay in the cache. Each row's sums still add
+       its steps in the order T - 1 .. 0. */
     const int64_t plane = batch * n;
-    float *gvn = scratch, *gun = scratch + n, *gan = scratch + 2 * n, *gthn = scratch + 3 * n;
-    float *zeros = scratch + 4 * n, *gs_rec = scratch + 5 * n, *sur = scratch + 6 * n;
-    for (int64_t b = 0; b < batch; ++b) {
-        const int64_t row = b * n;
-        for (int64_t i = 0; i < 5 * n; ++i) scratch[i] = 0.0f;
-        for (int64_t k = 0; k < 5; ++k)
-            for (int64_t j = 0; j < n; ++j) sums[k * plane + row + j] = 0.0f;
-        for (int64_t t = steps - 1; t >= 0; --t) {
-            const int64_t at = b * o_sb + t * o_st;
+    float *gvn = scratch, *gun = scratch + plane, *gan = scratch + 2 * plane, *gthn = scratch + 3 * plane;
+    float *zeros = scratch + 4 * plane, *gs_rec = zeros + n, *sur = zeros + 2 * n;
+    for (int64_t i = 0; i < 4 * plane + n; ++i) scratch[i] = 0.0f;
+    for (int64_t i = 0; i < 5 * plane; ++i) sums[i] = 0.0f;
+    for (int64_t t = steps - 1; t >= 0; --t)
+        for (int64_t b = 0; b < batch; ++b) {
+            const int64_t row = b * n, at = b * o_sb + t * o_st;
             const float *gs_in = g_s ? g_s + b * gs_sb + t * gs_st : zeros;
             if (!surrogate)
                 surrogate_row(n, surrogate_scale, vmem + at, spikes + at, t > 0 && a_tr ? a_tr + at - o_st : zeros,
@@ -508,11 +510,10 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
                          t > 0 ? vmem + at - o_st : zeros,           /* V'_{t-1}, V'_{-1} = 0 */
                          t > 0 ? u_tr + at - o_st : bias,            /* U_{t-1}, U_{-1} = bias */
                          t > 0 && a_tr ? a_tr + at - o_st : zeros,   /* A_{t-1}, A_{-1} = 0 */
-                         alpha, beta, threshold, rho, kappa, gvn, gun, gan, gthn, g_drive + at,
-                         sums + row, sums + plane + row, sums + 2 * plane + row, sums + 3 * plane + row,
-                         sums + 4 * plane + row);
+                         alpha, beta, threshold, rho, kappa, gvn + row, gun + row, gan + row, gthn + row,
+                         g_drive + at, sums + row, sums + plane + row, sums + 2 * plane + row,
+                         sums + 3 * plane + row, sums + 4 * plane + row);
         }
-    }
 }
 """
 
@@ -723,7 +724,7 @@ def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: 
     adapt = time_major_like(drive) if keep_traces and rho is not None else None
     params = _vectors(drive, bias, alpha, beta, threshold, rho, kappa)
     w = None if w_rec is None else w_rec.detach().contiguous()
-    scratch = drive.new_empty(8 * n)
+    scratch = drive.new_empty((3 * batch + 6) * n)
     library().lif_forward(batch, steps, n, drive.data_ptr(), drive.stride(0), drive.stride(1),
                           *(p.data_ptr() for p in params), _ptr(w), spikes.data_ptr(), _ptr(vmem), _ptr(u), _ptr(adapt),
                           *spikes.stride()[:2], int(keep_traces), scratch.data_ptr())
@@ -759,7 +760,7 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     sums = spikes.new_empty(5, batch, n)
     params = _vectors(spikes, bias, alpha, beta, threshold, rho, kappa)
     w_t = None if w_rec is None else w_rec.detach().t().contiguous()
-    scratch = spikes.new_empty(7 * n)
+    scratch = spikes.new_empty((4 * batch + 3) * n)
     library().lif_backward(batch, steps, n, *incoming, *(_ptr(t) for t in traces), _ptr(a_tr),
                            *spikes.stride()[:2], *(p.data_ptr() for p in params), _ptr(w_t),
                            float(surrogate) if formed else 0.0, g_drive.data_ptr(), sums.data_ptr(),
