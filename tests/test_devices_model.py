@@ -56,6 +56,30 @@ def test_chip_k_is_the_same_alone_or_among_many(net, profile):
     assert all(torch.equal(many[k][29], alone[k][0]) for k in params)
 
 
+@pytest.mark.parametrize("pipeline", [
+    [lognormal()],
+    [RelativeGaussian(spread={"weights": Variation(neuron=0.1, synapse=0.2), "taus": Variation(chip=0.05, core=0.1),
+                              "default": Variation(neuron=0.02)}, neurons_per_core=4), lognormal(0.1)],
+    "dynapse2", "gaussian-20", "rram",
+], ids=["lognormal", "gaussian-then-lognormal", "dynapse2", "gaussian-20", "rram-crossbars"])
+def test_all_chips_at_once_are_the_chips_one_by_one(net, pipeline, monkeypatch):
+    """fabricate_chips (the draws per chip, the arithmetic once on the stacked values) gives each chip's
+    fabricate() exactly; a pipeline with crossbars goes chip by chip (and must give the same too)."""
+    params, families = net
+    model = load_profile(pipeline).mismatch_model() if isinstance(pipeline, str) else MismatchModel(pipeline)
+    programmed = model.program(params, families, dt=1e-3)
+    one_by_one = [model.fabricate(programmed, k, 11).materialise() for k in (3, 4, 5, 9)]
+    chip_by_chip = []
+    fabricate = model.fabricate
+    monkeypatch.setattr(model, "fabricate", lambda *a: chip_by_chip.append(a[1]) or fabricate(*a))
+    at_once = model.fabricate_chips(programmed, [3, 4, 5, 9], 11)
+    assert set(at_once) == set(params)
+    for k in params:
+        assert torch.equal(at_once[k], torch.stack([chip[k] for chip in one_by_one])), k
+    assert any(not torch.equal(at_once[k][0], at_once[k][1]) for k in params)  # the chips differ
+    assert chip_by_chip == ([3, 4, 5, 9] if pipeline == "rram" else [])
+
+
 def test_different_chips_differ(net):
     params, families = net
     chips = MismatchModel([lognormal()]).sample(params, families, 2, seed=0)

@@ -45,8 +45,8 @@ table rows, summed in the same order), the LIF update and the spike count, bit f
 above compute but for the projection's rounding. It runs each chip's rows 16 or 32 neurons at a time, so that
 a block's slices of the look-up table and the input weights stay in the L1 cache, and writes nothing but the
 state, the spikes and the counts (a first version, row by row with the projection from a batched product, took
-156-158 ms for the whole 64-chip ensemble on one thread; this one about 93-105, against 198-203 with the
-PyTorch operations; figures in benchmarks/README.md). :data:`use_fused_step` switches it off.
+156-158 ms for the whole 64-chip ensemble on one thread; this one 95-98, against 191-198 with the PyTorch
+operations; figures in benchmarks/README.md). :data:`use_fused_step` switches it off.
 
 Same numbers: the elementwise updates are the same ops on the same values as every other path; the products
 add the same terms in another order (BLAS kernels for other shapes, the look-up's partial sums), so a membrane

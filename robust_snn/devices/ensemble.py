@@ -35,19 +35,22 @@ fabrication, the nominal chip) runs on one intra-op thread; the caller's count i
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
-chip; figures and conditions in benchmarks/README.md). 2026-12-01, quiet 2-core machine, three runs: chip-batched
-at the score card's setting (chunks of 16, batch 256; each step one C call, :mod:`robust_snn.core.lif_scan_cpu`)
-106-112 ms on two threads and 156-158 on one, against the best loop's 334-368 and 439-453 (3.1-3.3x against
-the fastest loop at any thread count, 2.8-2.9x on one thread); at ``evaluate_ensemble``'s defaults (chunks of 32,
-batch 32) the same. A Rockpool network on its twin: 124-130 ms against its own loop's 1945-1979 (15-16x).
+chip; figures and conditions in benchmarks/README.md). 2026-12-01 (session 10), quiet 2-core machine, four runs:
+chip-batched at the score card's setting (chunks of 16, batch 256; each step one C call,
+:mod:`robust_snn.core.lif_scan_cpu.ChipStep`) 74-80 ms on two threads and 95-98 on one. The best loop got faster
+in the same session (its recurrent layer now runs the scan's C loops too): 351-366 / 451-460 ms (two threads /
+one) before, 312 / 321 after, so chip-batching is 3.9x the fastest loop at any thread count and 3.3x on one
+thread (4.7-4.9x against the slower loop); at ``evaluate_ensemble``'s defaults (chunks of 32, batch 32) about
+10% slower. A Rockpool network on its twin: 96-102 ms against its own loop's 1953-2146 (20-21x).
 Earlier (2026-11-30 evening, load average 3.9-4.2, before the C step): 277-284 ms against the loop's 634-648 on
 one thread; on two threads the loop's intra-op threads collapsed under such load (2.6-3.6 s) while the chip
 groups did not (440-516 ms).
-The work of the loop is 16.8 GFLOP of matrix products (13.4 recurrent, 3.4 input projection) plus four elementwise
-updates per neuron and step; the look-up replaces the recurrent products (29.6% of the neurons fire per step,
-but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and what is left per step
-(input projection near MKL's rate, about eight memory-bound elementwise passes, the look-up) is near what
-eager PyTorch does on one core. The generic path cannot do better than the loop at the score card's batch:
+As dense products the work is 16.8 GFLOP (13.4 recurrent, 3.4 input projection) plus four elementwise updates
+per neuron and step (the loop's C scan adds only the recurrent weight rows of the neurons that spiked); the
+look-up replaces the recurrent products (29.6% of the neurons fire per step,
+but a look-up does not depend on it: see :mod:`robust_snn.core.spike_product`), and the C step does the rest of a
+step in registers, column block by column block (about 0.19 ms per step of 16 chips x 256 samples, half of it
+the look-up's loads). The generic path cannot do better than the loop at the score card's batch:
 ``vmap`` runs the loop's work as batched ops plus its own dispatch (measured 1.3x slower than the loop at 256
 samples per chip, 2.6x faster at 8), so above :data:`VMAP_MAX_BATCH` samples it runs the chips one by one, and
 below it in slices of :data:`VMAP_ROWS` chip-samples (``vmap`` keeps every trace of every chip).
@@ -411,8 +414,9 @@ def count_correct(
             chip_threads[0] = wide.update()
             if batched and device.type == "cpu":
                 torch.set_num_threads(1)
-            states = [mismatch.fabricate(programmed, k, seed) for k in chunk]
-            frozen = None if mismatch.has_read_stages else stack([s.materialise() for s in states])
+            # Frozen chips (no read noise) are fabricated all at once; with read noise each chip's state is kept.
+            states = [mismatch.fabricate(programmed, k, seed) for k in chunk] if mismatch.has_read_stages else []
+            frozen = None if mismatch.has_read_stages else mismatch.fabricate_chips(programmed, chunk, seed)
             bar.set_description(f"chips {chunk.start}-{chunk.stop - 1}")
             lo, hi = chunk.start - chips.start, chunk.stop - chips.start
             # Frozen chips on the chip-batched path: consecutive batches run as one pass of about MERGED_ROWS

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 
@@ -74,6 +74,17 @@ class Stage:
 
     def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
         raise NotImplementedError
+
+    def apply_to_chips(self, programmed: ChipState, values: dict[str, torch.Tensor],
+                       gens: Sequence[torch.Generator]) -> dict[str, torch.Tensor] | None:
+        """This stage on many chips at once, or ``None`` where it cannot (the caller then goes chip by chip).
+
+        ``values``: each parameter with a leading chip axis ``(chips, *shape)``; ``gens``: chip ``i``'s generator
+        for this stage; ``programmed``: the programmed state (names, families, shapes). The result must equal
+        :meth:`apply` chip by chip, number for number. Stages whose draws depend only on names and shapes (the
+        relative mismatch stages) implement it: the draws stay per chip, the arithmetic runs once.
+        """
+        return None
 
     def families(self) -> frozenset[str] | None:
         """Parameter families this stage acts on; ``None`` for every family (a ``default`` entry)."""

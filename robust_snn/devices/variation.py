@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -94,23 +94,26 @@ def _draw_z(state: ChipState, spread: Mapping[str, Variation], neurons_per_core:
     out = {}
     for name in names:
         v, theta = spread_of(name), state.params[name]
-        # z = 0 + chip + core + neuron + synapse terms, in that order; a zero term is left out (x + 0 = x, up to
-        # the sign of a zero z, which no theta * (1 + z) or theta * exp(z) sees).
-        z = torch.zeros_like(theta)
+        # z = chip + core + neuron + synapse terms, in that order, those that are not zero (x + 0 = x, up to the
+        # sign of a zero z, which no theta * (1 + z) or theta * exp(z) sees), broadcast to theta's shape.
+        terms: list[torch.Tensor] = []
         if chip_z[state.families[name]]:
-            z = z + chip_z[state.families[name]]
+            terms.append(chip_z[state.families[name]])
         if theta.dim() >= 1:
             n, tail = theta.shape[0], (1,) * (theta.dim() - 1)
             if v.core:
                 cores = v.core * torch.randn(-(-n // neurons_per_core), generator=gen)
-                z = z + cores.repeat_interleave(neurons_per_core)[:n].view(n, *tail)
+                terms.append(cores.repeat_interleave(neurons_per_core)[:n].view(n, *tail))
             if v.neuron:
-                z = z + v.neuron * torch.randn(n, generator=gen).view(n, *tail)
+                terms.append(v.neuron * torch.randn(n, generator=gen).view(n, *tail))
         elif v.core or v.neuron:
-            z = z + math.hypot(v.core, v.neuron) * torch.randn((), generator=gen)
+            terms.append(math.hypot(v.core, v.neuron) * torch.randn((), generator=gen))
         if v.synapse:
-            z = z + v.synapse * torch.randn(theta.shape, generator=gen)
-        out[name] = z if z.dtype == theta.dtype else z.to(theta.dtype)
+            terms.append(v.synapse * torch.randn(theta.shape, generator=gen))
+        z = terms[0].to(theta.dtype) if terms else torch.zeros_like(theta)  # (summed in theta's precision)
+        for term in terms[1:]:
+            z = z + term
+        out[name] = z if z.shape == theta.shape else z.expand(theta.shape)
     return out
 
 
@@ -131,6 +134,24 @@ class _Mismatch(Stage):
 
     def families(self) -> frozenset[str] | None:
         return None if "default" in self.spread else frozenset(self.spread)
+
+    def perturbed(self, families: Mapping[str, str], params: Mapping[str, torch.Tensor],
+                  z: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The parameters named in ``z`` moved by their relative deviations ``z`` (the subclass's formula; a
+        leading chip axis on both broadcasts)."""
+        raise NotImplementedError
+
+    def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
+        z = _draw_z(state, self.spread, self.neurons_per_core, gen)
+        return state.with_params(self.perturbed(state.families, state.params, z))
+
+    def apply_to_chips(self, programmed: ChipState, values: dict[str, torch.Tensor],
+                       gens: Sequence[torch.Generator]) -> dict[str, torch.Tensor]:
+        # The draws depend on names and shapes only (the programmed state's), each chip from its own generator;
+        # the formula then runs once on the stacked values, element by element as chip by chip.
+        draws = [_draw_z(programmed, self.spread, self.neurons_per_core, gen) for gen in gens]
+        z = {name: torch.stack([d[name] for d in draws]) for name in draws[0]} if draws else {}
+        return {**values, **self.perturbed(programmed.families, values, z)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> "_Mismatch":
@@ -155,12 +176,9 @@ class RelativeGaussian(_Mismatch):
         super().__post_init__()
         _check_floor(self.floor)
 
-    def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        z = _draw_z(state, self.spread, self.neurons_per_core, gen)
-        return state.with_params({
-            n: keep_physical(state.families[n], state.params[n], state.params[n] * (1 + dz), self.floor)
-            for n, dz in z.items()
-        })
+    def perturbed(self, families: Mapping[str, str], params: Mapping[str, torch.Tensor],
+                  z: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {n: keep_physical(families[n], params[n], params[n] * (1 + dz), self.floor) for n, dz in z.items()}
 
 
 @register
@@ -170,9 +188,9 @@ class LogNormal(_Mismatch):
 
     kind = "lognormal"
 
-    def apply(self, state: ChipState, gen: torch.Generator | None) -> ChipState:
-        z = _draw_z(state, self.spread, self.neurons_per_core, gen)
-        return state.with_params({n: state.params[n] * torch.exp(dz) for n, dz in z.items()})
+    def perturbed(self, families: Mapping[str, str], params: Mapping[str, torch.Tensor],
+                  z: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {n: params[n] * torch.exp(dz) for n, dz in z.items()}
 
 
 @register

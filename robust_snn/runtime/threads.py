@@ -19,7 +19,9 @@ benchmark itself; dates in ``benchmarks/README.md``), for the demo network's tra
 recurrent LIF -> 8, T 100, batch 64):
 
 - quiet machine (load average 0.6-1.0): one thread 5.5-6.7 ms, two 6.3-8.4 ms; beside one busy process, one
-  thread 5.5-6.6 ms, two 11.3-11.7 ms. Two threads never help this step;
+  thread 5.5-6.6 ms, two 11.3-11.7 ms. Two threads never helped this step. Since the scan runs as C loops
+  (recurrent layers too, 2026-12-01) the step is a few C calls and matrix products: alone, two threads are a
+  little faster (2.0 against 2.2-2.3 ms), beside a busy process still 2.4x slower (5.5-6.0 against 2.3-2.4);
 - machine shared with other jobs (load average 9-11): one thread 32 ms, two 297 ms; beside one more busy
   process 51 ms against 1,214 ms (issue 17 saw 29-32 against 334-371 ms).
 
