@@ -291,14 +291,22 @@ static inline __attribute__((always_inline)) void step_tail(
     }
 }
 
+/* step_block for R rows from row b and Q column blocks from column j0 of CHIP_STEP's chip (its locals). */
+#define STEP_ROWS(R, Q, PROJ, LOOK, ADAPT, COUNT)                                                              \
+    step_block(R, Q, PROJ, LOOK, ADAPT, COUNT, j0, n, n_in, groups, d + b * d_rs, d_rs, w, drive_bias,        \
+               codes + b * groups, slice, alpha, beta, threshold, rho, kappa, u + b * n, v + b * n,           \
+               ADAPT ? a + b * n : a, spikes + b * s_stride, s_stride, COUNT ? counts + b * c_stride : counts, \
+               c_stride)
+
 /* All rows of one chip, one step (arguments as lif_step_chips, offset to the chip; codes: batch * groups ints of
    scratch). */
 #define CHIP_STEP(NAME, PROJ, LOOK, ADAPT, COUNT)                                                                \
 static __attribute__((noinline)) void NAME(                                                                    \
     int64_t batch, int64_t n, int64_t n_in, int64_t groups, const float *restrict d, int64_t d_rs,             \
     const float *restrict w, const float *restrict drive_bias, const float *restrict prev, int64_t p_stride,   \
-    const float *restrict table, const float *restrict blocked, int *restrict codes, const float *restrict alpha, const float *restrict beta, \
-    const float *restrict threshold, const float *restrict rho, const float *restrict kappa,                  \
+    const float *restrict table, const float *restrict blocked, int *restrict codes,                           \
+    const float *restrict alpha, const float *restrict beta, const float *restrict threshold,                  \
+    const float *restrict rho, const float *restrict kappa,                                                    \
     float *restrict u, float *restrict v, float *restrict a, float *restrict spikes, int64_t s_stride,         \
     float *restrict counts, int64_t c_stride)                                                                  \
 {                                                                                                              \
@@ -318,28 +326,12 @@ static __attribute__((noinline)) void NAME(                                     
             const float *slice = blocked + j0 * groups * 16;                                                   \
             int64_t b = b0;                                                                                    \
             if (j0 + 32 <= n) {                                                                                \
-                for (; b + 4 <= b1; b += 4)                                                                    \
-                    step_block(4, 2, PROJ, LOOK, ADAPT, COUNT, j0, n, n_in, groups, d + b * d_rs, d_rs, w,     \
-                               drive_bias, codes + b * groups, slice, alpha, beta, threshold, rho, kappa,      \
-                               u + b * n, v + b * n, ADAPT ? a + b * n : a, spikes + b * s_stride, s_stride,   \
-                               COUNT ? counts + b * c_stride : counts, c_stride);                             \
-                for (; b < b1; ++b)                                                                            \
-                    step_block(1, 2, PROJ, LOOK, ADAPT, COUNT, j0, n, n_in, groups, d + b * d_rs, d_rs, w,     \
-                               drive_bias, codes + b * groups, slice, alpha, beta, threshold, rho, kappa,      \
-                               u + b * n, v + b * n, ADAPT ? a + b * n : a, spikes + b * s_stride, s_stride,   \
-                               COUNT ? counts + b * c_stride : counts, c_stride);                             \
+                for (; b + 4 <= b1; b += 4) STEP_ROWS(4, 2, PROJ, LOOK, ADAPT, COUNT);                         \
+                for (; b < b1; ++b) STEP_ROWS(1, 2, PROJ, LOOK, ADAPT, COUNT);                                 \
                 continue;                                                                                      \
             }                                                                                                  \
-            for (; b + 8 <= b1; b += 8)                                                                        \
-                step_block(8, 1, PROJ, LOOK, ADAPT, COUNT, j0, n, n_in, groups, d + b * d_rs, d_rs, w,         \
-                           drive_bias, codes + b * groups, slice, alpha, beta, threshold, rho, kappa,          \
-                           u + b * n, v + b * n, ADAPT ? a + b * n : a, spikes + b * s_stride, s_stride,       \
-                           COUNT ? counts + b * c_stride : counts, c_stride);                                 \
-            for (; b < b1; ++b)                                                                                \
-                step_block(1, 1, PROJ, LOOK, ADAPT, COUNT, j0, n, n_in, groups, d + b * d_rs, d_rs, w,         \
-                           drive_bias, codes + b * groups, slice, alpha, beta, threshold, rho, kappa,          \
-                           u + b * n, v + b * n, ADAPT ? a + b * n : a, spikes + b * s_stride, s_stride,       \
-                           COUNT ? counts + b * c_stride : counts, c_stride);                                 \
+            for (; b + 8 <= b1; b += 8) STEP_ROWS(8, 1, PROJ, LOOK, ADAPT, COUNT);                             \
+            for (; b < b1; ++b) STEP_ROWS(1, 1, PROJ, LOOK, ADAPT, COUNT);                                     \
         }                                                                                                      \
     }                                                                                                          \
     if (j0 < n)                                                                                                \

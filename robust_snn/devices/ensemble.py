@@ -35,13 +35,13 @@ fabrication, the nominal chip) runs on one intra-op thread; the caller's count i
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
-chip; figures and conditions in benchmarks/README.md). 2026-12-01 (session 10), quiet 2-core machine, four runs:
+chip; figures and conditions in benchmarks/README.md). 2026-12-01 (session 10), quiet 2-core machine, six runs:
 chip-batched at the score card's setting (chunks of 16, batch 256; each step one C call,
-:mod:`robust_snn.core.lif_scan_cpu.ChipStep`) 74-80 ms on two threads and 95-98 on one. The best loop got faster
+:mod:`robust_snn.core.lif_scan_cpu.ChipStep`) 65-80 ms on two threads and 93-98 on one. The best loop got faster
 in the same session (its recurrent layer now runs the scan's C loops too): 351-366 / 451-460 ms (two threads /
-one) before, 312 / 321 after, so chip-batching is 3.9x the fastest loop at any thread count and 3.3x on one
-thread (4.7-4.9x against the slower loop); at ``evaluate_ensemble``'s defaults (chunks of 32, batch 32) about
-10% slower. A Rockpool network on its twin: 96-102 ms against its own loop's 1953-2146 (20-21x).
+one) before, 241-312 / 279-344 after, so chip-batching is 3.2-3.9x the fastest loop at any thread count and
+3.0-3.5x on one thread (4.7-4.9x against the slower loop); at ``evaluate_ensemble``'s defaults (chunks of 32,
+batch 32) about 10-15% slower. A Rockpool network on its twin: 96-102 ms against its own loop's 1953-2146 (20-21x).
 Earlier (2026-11-30 evening, load average 3.9-4.2, before the C step): 277-284 ms against the loop's 634-648 on
 one thread; on two threads the loop's intra-op threads collapsed under such load (2.6-3.6 s) while the chip
 groups did not (440-516 ms).
