@@ -20,6 +20,8 @@ from robust_snn.core import LIFLayer, Surrogate, lif_scan_cpu
 
 #: Tests that must see the compiled loops run need them built: a C compiler (CI installs gcc where none is found).
 compiled = pytest.mark.skipif(lif_scan_cpu.library() is None, reason="no C compiler: the compiled loops cannot be built")
+#: Recurrent layers take the compiled loops only on a build with 512-bit vectors (lif_scan_cpu.wide_vectors).
+wide = pytest.mark.skipif(not lif_scan_cpu.wide_vectors(), reason="recurrent layers take the C loops on AVX-512 only")
 
 FEED_FORWARD = [{}, {"adaptive": True, "adapt_strength": 0.3, "tau_adapt": 0.05},
                 {"surrogate": Surrogate("atan")}, {"surrogate": Surrogate("triangular")}]
@@ -88,7 +90,7 @@ def test_forward_equals_the_per_step_loop_bit_for_bit(kw, calls):
     assert calls["forward"] == 2
 
 
-@compiled
+@wide
 @pytest.mark.parametrize("kw", RECURRENT, ids=RECURRENT_IDS)
 def test_recurrent_forward_equals_the_per_step_loop_to_rounding(kw, calls):
     """With recurrent weights the C loop adds the rows of the neurons that spiked (in neuron order) where the
@@ -321,3 +323,16 @@ def test_the_backward_forms_the_fast_sigmoid_surrogate_bit_for_bit(kw):
     formed = lif_scan_cpu.backward(g_s, None, None, 25.0, *args)
     assert torch.equal(from_trace[0], formed[0]) and torch.equal(from_trace[1], formed[1])
     assert from_trace[0].abs().sum() > 0
+
+
+@compiled
+def test_recurrent_layers_keep_the_python_loop_without_wide_vectors(calls, monkeypatch):
+    """A build without 512-bit vectors leaves recurrent layers to the per-step loop (measured slower there)."""
+    monkeypatch.setattr(lif_scan_cpu, "wide_vectors", lambda: False)
+    x, _ = data(batch=2, steps=10)
+    with torch.no_grad():
+        layer(recurrent=True)(x)
+    assert calls == {"forward": 0, "backward": 0}
+    with torch.no_grad():
+        layer()(x)  # feed-forward layers still take them
+    assert calls["forward"] == 1

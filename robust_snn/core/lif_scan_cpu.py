@@ -58,7 +58,7 @@ _SOURCE = r"""
 #include <stddef.h>
 #include <math.h>
 #include <string.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
 
@@ -75,13 +75,7 @@ static inline __attribute__((always_inline)) v16 load16(const float *p) { v16 x;
 static inline __attribute__((always_inline)) void store16(float *p, v16 x) { memcpy(p, &x, sizeof x); }
 static inline __attribute__((always_inline)) v16 splat16(float x)
 {
-#if defined(__AVX512F__)
-    return (v16)_mm512_set1_ps(x);
-#else
-    v16 r;
-    for (int l = 0; l < 16; ++l) r[l] = x;
-    return r;
-#endif
+    return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
 }
 
 /* a * b + c rounded once, 16 lanes (fmaf lane by lane where no vector instruction is known). */
@@ -89,6 +83,12 @@ static inline __attribute__((always_inline)) v16 fma16(v16 a, v16 b, v16 c)
 {
 #if defined(__AVX512F__)
     return (v16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(__FMA__)
+    /* AVX2 + FMA: two halves of 8 (lane by lane fmaf does not vectorise here and was measured 5x slower) */
+    union halves { v16 whole; __m256 half[2]; } x = {a}, y = {b}, z = {c}, r;
+    r.half[0] = _mm256_fmadd_ps(x.half[0], y.half[0], z.half[0]);
+    r.half[1] = _mm256_fmadd_ps(x.half[1], y.half[1], z.half[1]);
+    return r.whole;
 #else
     v16 r;
     for (int l = 0; l < 16; ++l) r[l] = fmaf(a[l], b[l], c[l]);
@@ -124,6 +124,18 @@ static __attribute__((noinline)) void forward_row(
         u_row[j] = u;
         a_row[j] = a;
     }
+}
+
+/* Whether this build has 512-bit vectors: the chip-batched step and the recurrent loops are written on vectors
+   of 16 floats, which compilers split clumsily for narrower vector units (built for AVX2 on the development
+   machine they measured 3-7x slower than the PyTorch operations they replace), so Python takes them only here. */
+int wide_vectors(void)
+{
+#if defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* The recurrent current of one row, S W for binary S (n x n weights W, rows of the presynaptic neuron): the
@@ -570,6 +582,7 @@ def _build() -> ctypes.CDLL | None:
     lib.lif_step_chips.argtypes = ([i64] * 3 + [ptr, i64, i64, i64, ptr, ptr] + [ptr] * 3 + [ptr] * 5
                                    + [ptr, i64, ptr, i64, ptr, i64, ptr, ptr, i64, ptr, ctypes.c_int])
     lib.lif_forward.restype = lib.lif_backward.restype = lib.lif_step_chips.restype = None
+    lib.wide_vectors.argtypes, lib.wide_vectors.restype = [], ctypes.c_int
     return lib
 
 
@@ -584,11 +597,19 @@ def library() -> ctypes.CDLL | None:
     return _library[0]
 
 
+def wide_vectors() -> bool:
+    """Whether the library is built for 512-bit vectors (AVX-512), which the chip-batched step
+    (:class:`ChipStep`) and the loops of recurrent layers need to pay: elsewhere they are left to PyTorch (see
+    ``wide_vectors`` in the C source)."""
+    lib = library()
+    return lib is not None and bool(lib.wide_vectors())
+
+
 def applies(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
             *per_neuron: torch.Tensor | None) -> bool:
     """Whether a scan call takes the compiled loops: a float32 CPU ``(batch, time, n)`` drive outside
-    ``torch.func`` transforms, no recurrent weights, per-neuron constants of ``n`` float32 values, and the
-    library available."""
+    ``torch.func`` transforms, per-neuron constants of ``n`` float32 values, recurrent weights only on a
+    :func:`wide_vectors` build, and the library available."""
     if drive.device.type != "cpu" or drive.dtype != torch.float32 or drive.dim() != 3:
         return False
     if torch._C._functorch.is_functorch_wrapped_tensor(drive):
@@ -596,7 +617,8 @@ def applies(drive: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor |
     n = drive.shape[2]
     if w_rec is not None and not (w_rec.shape == (n, n) and w_rec.dtype == torch.float32
                                   and w_rec.device.type == "cpu"
-                                  and not torch._C._functorch.is_functorch_wrapped_tensor(w_rec)):
+                                  and not torch._C._functorch.is_functorch_wrapped_tensor(w_rec)
+                                  and wide_vectors()):
         return False
     if not all(p is not None and p.numel() == n and p.dtype == torch.float32 and p.device.type == "cpu"
                and not torch._C._functorch.is_functorch_wrapped_tensor(p) for p in per_neuron):
@@ -654,7 +676,7 @@ class ChipStep:
     @staticmethod
     def fits(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor | None, *constants: torch.Tensor | None) -> bool:
         """Whether the C step can run on these tensors: contiguous float32 CPU states, constants of one value
-        per chip and neuron, the library available."""
+        per chip and neuron, the library available and built for 512-bit vectors (:func:`wide_vectors`)."""
         tensors = [t for t in (u, v, a) if t is not None]
         if not all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() and t.dim() == 3
                    for t in tensors):
@@ -662,7 +684,7 @@ class ChipStep:
         chips, _, n = u.shape
         if not all(c is None or (c.dtype == torch.float32 and c.numel() == chips * n) for c in constants):
             return False
-        return library() is not None
+        return wide_vectors()
 
     def bind(self, drive: torch.Tensor, spikes: torch.Tensor, counts: torch.Tensor | None,
              previous: torch.Tensor | None = None) -> tuple[object, tuple]:
@@ -762,4 +784,4 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     return g_drive, sums
 
 
-__all__ = ["ChipStep", "applies", "backward", "forward", "library"]
+__all__ = ["ChipStep", "applies", "backward", "forward", "library", "wide_vectors"]
