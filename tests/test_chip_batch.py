@@ -71,7 +71,7 @@ def as_rate_readout(model):
 
 @pytest.fixture(params=[pytest.param(True, marks=pytest.mark.skipif(
     not chip_batch.lif_scan_cpu.wide_vectors(),
-    reason="no C compiler, or a build without 512-bit vectors: the fused step does not run")), False],
+    reason="no C compiler, or a build with 128-bit vectors only: the fused step does not run")), False],
     ids=["fused-step", "lif-step"])
 def step_kind(request, monkeypatch):
     """Each step's element-wise updates as one C call (lif_scan_cpu.ChipStep; counted) or lif_step's ops."""

@@ -20,8 +20,9 @@ from robust_snn.core import LIFLayer, Surrogate, lif_scan_cpu
 
 #: Tests that must see the compiled loops run need them built: a C compiler (CI installs gcc where none is found).
 compiled = pytest.mark.skipif(lif_scan_cpu.library() is None, reason="no C compiler: the compiled loops cannot be built")
-#: Recurrent layers take the compiled loops only on a build with 512-bit vectors (lif_scan_cpu.wide_vectors).
-wide = pytest.mark.skipif(not lif_scan_cpu.wide_vectors(), reason="recurrent layers take the C loops on AVX-512 only")
+#: Recurrent layers take the compiled loops only on an AVX-512 or AVX2+FMA build (lif_scan_cpu.wide_vectors).
+wide = pytest.mark.skipif(not lif_scan_cpu.wide_vectors(),
+                          reason="recurrent layers take the C loops on AVX-512 and AVX2+FMA builds only")
 
 FEED_FORWARD = [{}, {"adaptive": True, "adapt_strength": 0.3, "tau_adapt": 0.05},
                 {"surrogate": Surrogate("atan")}, {"surrogate": Surrogate("triangular")}]
@@ -327,7 +328,7 @@ def test_the_backward_forms_the_fast_sigmoid_surrogate_bit_for_bit(kw):
 
 @compiled
 def test_recurrent_layers_keep_the_python_loop_without_wide_vectors(calls, monkeypatch):
-    """A build without 512-bit vectors leaves recurrent layers to the per-step loop (measured slower there)."""
+    """A build without wide vectors (128-bit only) leaves recurrent layers to the per-step loop."""
     monkeypatch.setattr(lif_scan_cpu, "wide_vectors", lambda: False)
     x, _ = data(batch=2, steps=10)
     with torch.no_grad():

@@ -31,8 +31,10 @@ the forward pass computes each value with the same operations in the same order 
 traces equal the loop's bit for bit (``tests/test_lif_scan_cpu.py``); the backward pass sums the
 parameter gradients in another order (agreement to float32 rounding). Without a compiler, or with
 ``ROBUST_SNN_CPU_KERNELS=0``, or :data:`robust_snn.core.lif_scan.use_cpu_kernels` set to False, the loop runs.
-The chip-batched step is written on vectors of 16 floats (GCC/Clang vector extensions), with AVX-512's fused
-multiply-add where the CPU has it and ``fmaf`` lane by lane elsewhere (the same numbers either way).
+The chip-batched step and the recurrent loops are written on values of 16 floats held in the machine's own
+vector registers (GCC/Clang vector extensions: one AVX-512 register, two AVX ones), with the fused
+multiply-add of AVX-512 or FMA, else ``fmaf`` lane by lane (the same numbers either way); they are taken on
+AVX-512 and AVX2+FMA builds only (:func:`wide_vectors`).
 The GIL is released during each call (ctypes), so chip groups in threads overlap.
 """
 
@@ -62,40 +64,83 @@ _SOURCE = r"""
 #include <immintrin.h>
 #endif
 
-/* 16 floats as one vector (GCC and Clang vector extensions): one AVX-512 register, or two or four narrower ones. */
-typedef float v16 __attribute__((vector_size(64)));
-
-typedef int32_t i16v __attribute__((vector_size(64)));
+/* 16 floats as one value, in the machine's own vector registers: one AVX-512 register, or a pair of AVX (8) or
+   four 128-bit (4) vectors. (A 16-float generic vector on a narrower machine is kept in memory by GCC, with
+   shuffles through general registers on every operation: measured 3-7x slower.) All arithmetic on it goes
+   through the helpers below; each works lane by lane, so every lane computes exactly what the scalar code
+   does. */
+#if defined(__AVX512F__)
+#define PART 16
+#elif defined(__AVX__)
+#define PART 8
+#else
+#define PART 4
+#endif
+typedef float vpart __attribute__((vector_size(PART * 4)));
+typedef int32_t ipart __attribute__((vector_size(PART * 4)));
+typedef struct { vpart p[16 / PART]; } v16;
 
 #ifndef ROW_SLICE
 #define ROW_SLICE 64
 #endif
 
-static inline __attribute__((always_inline)) v16 load16(const float *p) { v16 x; memcpy(&x, p, sizeof x); return x; }
-static inline __attribute__((always_inline)) void store16(float *p, v16 x) { memcpy(p, &x, sizeof x); }
+#define EACH_PART for (int k_ = 0; k_ < 16 / PART; ++k_)
+
+/* (Part by part: one copy of the whole struct is done by GCC through the stack in 16-byte pieces.) */
+static inline __attribute__((always_inline)) v16 load16(const float *p)
+{
+    v16 x;
+    EACH_PART memcpy(&x.p[k_], p + k_ * PART, sizeof x.p[k_]);
+    return x;
+}
+static inline __attribute__((always_inline)) void store16(float *p, v16 x)
+{
+    EACH_PART memcpy(p + k_ * PART, &x.p[k_], sizeof x.p[k_]);
+}
+static inline __attribute__((always_inline)) v16 zero16(void)
+{
+    v16 r;
+    EACH_PART r.p[k_] = (vpart){0.0f};
+    return r;
+}
 static inline __attribute__((always_inline)) v16 splat16(float x)
 {
-    return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+    v16 r;
+    EACH_PART r.p[k_] = x - (vpart){0.0f};  /* x - 0 = x exactly, -0 included */
+    return r;
+}
+static inline __attribute__((always_inline)) v16 add16(v16 a, v16 b)
+{
+    EACH_PART a.p[k_] += b.p[k_];
+    return a;
+}
+static inline __attribute__((always_inline)) v16 neg16(v16 a)
+{
+    EACH_PART a.p[k_] = -a.p[k_];
+    return a;
+}
+/* 1.0 where v >= t, else 0.0 (the Heaviside step of the spike). */
+static inline __attribute__((always_inline)) v16 step16(v16 v, v16 t)
+{
+    const vpart one = 1.0f - (vpart){0.0f};
+    v16 r;
+    EACH_PART r.p[k_] = (vpart)((ipart)(v.p[k_] >= t.p[k_]) & (ipart)one);
+    return r;
 }
 
 /* a * b + c rounded once, 16 lanes (fmaf lane by lane where no vector instruction is known). */
 static inline __attribute__((always_inline)) v16 fma16(v16 a, v16 b, v16 c)
 {
-#if defined(__AVX512F__)
-    return (v16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif defined(__FMA__)
-    /* AVX2 + FMA: two halves of 8 (lane by lane fmaf does not vectorise here and was measured 5x slower) */
-    union halves { v16 whole; __m256 half[2]; } x = {a}, y = {b}, z = {c}, r;
-    r.half[0] = _mm256_fmadd_ps(x.half[0], y.half[0], z.half[0]);
-    r.half[1] = _mm256_fmadd_ps(x.half[1], y.half[1], z.half[1]);
-    return r.whole;
-#else
     v16 r;
-    for (int l = 0; l < 16; ++l) r[l] = fmaf(a[l], b[l], c[l]);
-    return r;
+#if defined(__AVX512F__)
+    r.p[0] = (vpart)_mm512_fmadd_ps((__m512)a.p[0], (__m512)b.p[0], (__m512)c.p[0]);
+#elif defined(__FMA__)
+    EACH_PART r.p[k_] = (vpart)_mm256_fmadd_ps((__m256)a.p[k_], (__m256)b.p[k_], (__m256)c.p[k_]);
+#else
+    EACH_PART for (int l = 0; l < PART; ++l) r.p[k_][l] = fmaf(a.p[k_][l], b.p[k_][l], c.p[k_][l]);
 #endif
+    return r;
 }
-
 
 /* PyTorch's addcmul(x, y, z) rounds once, as fmaf(y, z, x): the loop's lif_step is all addcmul.
    Inner loops run over the n neurons of one row with unit stride and no branches, so that they vectorise:
@@ -126,12 +171,13 @@ static __attribute__((noinline)) void forward_row(
     }
 }
 
-/* Whether this build has 512-bit vectors: the chip-batched step and the recurrent loops are written on vectors
-   of 16 floats, which compilers split clumsily for narrower vector units (built for AVX2 on the development
-   machine they measured 3-7x slower than the PyTorch operations they replace), so Python takes them only here. */
+/* Whether this build has the vector units the chip-batched step and the recurrent loops were measured to pay
+   on: AVX-512, or AVX2 with FMA (-march=x86-64-v3 on the development machine: the chip step 131 against 181 ms
+   for the PyTorch operations, a recurrent forward 0.45 against 0.44 ms native). Elsewhere (128-bit vectors:
+   SSE, NEON; not measured) Python leaves them to PyTorch. */
 int wide_vectors(void)
 {
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
     return 1;
 #else
     return 0;
@@ -152,9 +198,9 @@ static __attribute__((noinline)) void recurrent_row(int64_t n, const float *rest
     }
     int64_t j0 = 0;
     for (; j0 + 16 <= n; j0 += 16) {
-        v16 rec = {0.0f};
-        for (int64_t k = 0; k < count; ++k) rec += load16(w + active[k] * n + j0);
-        store16(x + j0, load16(d + j0) + rec);
+        v16 rec = zero16();
+        for (int64_t k = 0; k < count; ++k) rec = add16(rec, load16(w + active[k] * n + j0));
+        store16(x + j0, add16(load16(d + j0), rec));
     }
     for (int64_t j = j0; j < n; ++j) {
         float rec = 0.0f;
@@ -224,7 +270,7 @@ static inline __attribute__((always_inline)) void step_block(
     /* Vector i = r * Q + q: row r, columns j0 + 16 q .. j0 + 16 q + 15. */
     v16 x[8];
     if (PROJ) {
-        _Pragma("GCC unroll 8") for (int i = 0; i < R * Q; ++i) x[i] = (v16){0.0f};
+        _Pragma("GCC unroll 8") for (int i = 0; i < R * Q; ++i) x[i] = zero16();
         for (int64_t k = 0; k < n_in; ++k) {
             v16 wk[2];
             _Pragma("GCC unroll 2") for (int q = 0; q < Q; ++q) wk[q] = load16(w + k * n + j0 + 16 * q);
@@ -241,30 +287,29 @@ static inline __attribute__((always_inline)) void step_block(
             x[i] = fma16(x[i], load16(beta + j0 + 16 * (i % Q)), load16(drive_bias + j0 + 16 * (i % Q)));
     if (LOOK) {
         v16 acc[8];
-        _Pragma("GCC unroll 8") for (int i = 0; i < R * Q; ++i) acc[i] = (v16){0.0f};
+        _Pragma("GCC unroll 8") for (int i = 0; i < R * Q; ++i) acc[i] = zero16();
         for (int64_t g = 0; g < groups; ++g)
             _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
                 const int64_t row = 16 * codes[r * groups + g];  /* one code, Q blocks' rows */
                 _Pragma("GCC unroll 2") for (int q = 0; q < Q; ++q)
-                    acc[r * Q + q] += load16(blocked + q * groups * 256 + row);
+                    acc[r * Q + q] = add16(acc[r * Q + q], load16(blocked + q * groups * 256 + row));
             }
-        _Pragma("GCC unroll 8") for (int i = 0; i < R * Q; ++i) x[i] += acc[i];
+        _Pragma("GCC unroll 8") for (int i = 0; i < R * Q; ++i) x[i] = add16(x[i], acc[i]);
     }
-    const v16 one = splat16(1.0f);
     _Pragma("GCC unroll 8") for (int i = 0; i < R * Q; ++i) {
         const int64_t r = i / Q, j = j0 + 16 * (i % Q);
         float *ur = u + r * n + j, *vr = v + r * n + j;
         const v16 ut = fma16(load16(ur), load16(beta + j), x[i]);  /* U_t = d_t + beta U_{t-1} */
         const v16 vt = fma16(load16(vr), load16(alpha + j), ut);   /* V_t = U_t + alpha V'_{t-1} */
-        const v16 ap = ADAPT ? load16(a + r * n + j) : (v16){0.0f};
+        const v16 ap = ADAPT ? load16(a + r * n + j) : zero16();
         const v16 th = load16(threshold + j);
         const v16 theta = ADAPT ? fma16(ap, load16(kappa + j), th) : th;  /* theta_t = threshold + kappa A */
-        const v16 s = (v16)((i16v)(vt >= theta) & (i16v)one);      /* S_t = H(V_t - theta_t) */
+        const v16 s = step16(vt, theta);                           /* S_t = H(V_t - theta_t) */
         store16(ur, ut);
-        store16(vr, fma16(-s, theta, vt));                         /* V'_t = V_t - S_t theta_t */
+        store16(vr, fma16(neg16(s), theta, vt));                   /* V'_t = V_t - S_t theta_t */
         if (ADAPT) store16(a + r * n + j, fma16(ap, load16(rho + j), s));  /* A_t = S_t + rho A_{t-1} */
         store16(spikes + r * s_stride + j, s);
-        if (COUNT) store16(counts + r * c_stride + j, load16(counts + r * c_stride + j) + s);
+        if (COUNT) store16(counts + r * c_stride + j, add16(load16(counts + r * c_stride + j), s));
     }
 }
 
@@ -459,12 +504,12 @@ static __attribute__((noinline)) void recurrent_grad_row(int64_t n, const float 
 {
     int64_t i0 = 0;
     for (; i0 + 16 <= n; i0 += 16) {
-        v16 acc[4] = {{0.0f}, {0.0f}, {0.0f}, {0.0f}};
+        v16 acc[4] = {zero16(), zero16(), zero16(), zero16()};
         int64_t j = 0;
         for (; j + 4 <= n; j += 4)
             for (int q = 0; q < 4; ++q) acc[q] = fma16(splat16(gd[j + q]), load16(w_t + (j + q) * n + i0), acc[q]);
         for (; j < n; ++j) acc[0] = fma16(splat16(gd[j]), load16(w_t + j * n + i0), acc[0]);
-        store16(out + i0, load16(gs_in + i0) + ((acc[0] + acc[1]) + (acc[2] + acc[3])));
+        store16(out + i0, add16(load16(gs_in + i0), add16(add16(acc[0], acc[1]), add16(acc[2], acc[3]))));
     }
     for (int64_t i = i0; i < n; ++i) {
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -598,9 +643,9 @@ def library() -> ctypes.CDLL | None:
 
 
 def wide_vectors() -> bool:
-    """Whether the library is built for 512-bit vectors (AVX-512), which the chip-batched step
-    (:class:`ChipStep`) and the loops of recurrent layers need to pay: elsewhere they are left to PyTorch (see
-    ``wide_vectors`` in the C source)."""
+    """Whether the library is built for AVX-512 or AVX2 with FMA, where the chip-batched step
+    (:class:`ChipStep`) and the loops of recurrent layers were measured to pay: elsewhere they are left to
+    PyTorch (see ``wide_vectors`` in the C source)."""
     lib = library()
     return lib is not None and bool(lib.wide_vectors())
 
@@ -676,7 +721,7 @@ class ChipStep:
     @staticmethod
     def fits(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor | None, *constants: torch.Tensor | None) -> bool:
         """Whether the C step can run on these tensors: contiguous float32 CPU states, constants of one value
-        per chip and neuron, the library available and built for 512-bit vectors (:func:`wide_vectors`)."""
+        per chip and neuron, the library available and built for wide vectors (:func:`wide_vectors`)."""
         tensors = [t for t in (u, v, a) if t is not None]
         if not all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() and t.dim() == 3
                    for t in tensors):
