@@ -17,7 +17,9 @@ from robust_snn.core import NetworkConfig, SNNClassifier
 from robust_snn.io import atomic
 from robust_snn.io.model_file import save_model
 
-TINY = '[network]\nhidden = [8]\n\n[train]\ndata = "synth-kws"\nepochs = 8\nbatch_size = 256\nquiet = true\n'
+# Enough epochs that a kill 0-1.5 s after the first checkpoint lands mid-training (8 epochs of this network took
+# about 1.5 s of training once the scan ran as C loops, and the kill could land after the last write).
+TINY = '[network]\nhidden = [8]\n\n[train]\ndata = "synth-kws"\nepochs = 30\nbatch_size = 256\nquiet = true\n'
 
 
 def train(cwd, out, resume=True):
