@@ -414,9 +414,10 @@ def count_correct(
             chip_threads[0] = wide.update()
             if batched and device.type == "cpu":
                 torch.set_num_threads(1)
-            # Frozen chips (no read noise) are fabricated all at once; with read noise each chip's state is kept.
-            states = [mismatch.fabricate(programmed, k, seed) for k in chunk] if mismatch.has_read_stages else []
-            frozen = None if mismatch.has_read_stages else mismatch.fabricate_chips(programmed, chunk, seed)
+            if mismatch.has_read_stages:  # each chip's state is kept: its read noise is drawn batch by batch
+                states, frozen = [mismatch.fabricate(programmed, k, seed) for k in chunk], None
+            else:  # frozen chips, fabricated all at once
+                states, frozen = [], mismatch.fabricate_chips(programmed, chunk, seed)
             bar.set_description(f"chips {chunk.start}-{chunk.stop - 1}")
             lo, hi = chunk.start - chips.start, chunk.stop - chips.start
             # Frozen chips on the chip-batched path: consecutive batches run as one pass of about MERGED_ROWS

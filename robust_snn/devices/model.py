@@ -120,10 +120,9 @@ class MismatchModel:
                     values = stage.apply_to_chips(programmed, values,
                                                   [generator(seed, chip, index, stage.kind) for chip in chips])
             if values is not None:
-                device = programmed.device
                 # (parameters no stage touched are still expanded views: made whole, as stack would)
-                return {name: value.contiguous() if device is None else value.to(device).contiguous()
-                        for name, value in values.items()}
+                placed = programmed.with_params(values).materialise()  # on the model's device, as each chip
+                return {name: value.contiguous() for name, value in placed.items()}
         return stack([self.fabricate(programmed, int(chip), seed).materialise() for chip in chips])
 
     def read(self, state: ChipState, chip: int, seed: int, draw: int) -> dict[str, torch.Tensor]:
