@@ -709,8 +709,8 @@ class ChipStep:
         self.groups = groups
         whole = self.n // 16 * 16  # the table's columns in whole blocks of 16, each block's rows together
         self._blocked = None if table is None else (
-            table.view(self.chips, groups * 16, self.n)[..., :whole].reshape(self.chips, groups * 16, whole // 16, 16)
-            .transpose(1, 2).contiguous())
+            table.view(self.chips, groups * 16, self.n)[..., :whole]
+            .reshape(self.chips, groups * 16, whole // 16, 16).transpose(1, 2).contiguous())
         self._drive_bias = None if drive_bias is None else drive_bias.contiguous()
         self._call = library().lif_step_chips
         self._head = (self.chips, self.batch, self.n)
@@ -734,8 +734,7 @@ class ChipStep:
     def bind(self, drive: torch.Tensor, spikes: torch.Tensor, counts: torch.Tensor | None,
              previous: torch.Tensor | None = None) -> tuple[object, tuple]:
         """The call and its arguments for one step: ``drive`` ``(chips, batch, n)`` with rows of unit stride
-        (it may be a chip-strided view, e.g. one step of a chip-major block), or with ``weight``, the step's data
-        ``(batch, n_in)`` contiguous; ``spikes`` a ``(chips, batch, n)`` view of rows (a padded buffer),
+        (its chip stride may be any), or with ``weight``, the step's data ``(batch, n_in)`` contiguous; ``spikes`` a ``(chips, batch, n)`` view of rows (a padded buffer),
         ``counts`` the same shape or None, ``previous`` the previous step's padded spikes ``(chips, batch,
         4 groups)`` for the recurrent look-up, or None (no recurrent current this step)."""
         for rows in (spikes, counts, previous):
