@@ -83,6 +83,18 @@ typedef struct { vpart p[16 / PART]; } v16;
 #ifndef ROW_SLICE
 #define ROW_SLICE 64
 #endif
+/* Rows per call of step_block in the chip step: WIDE_ROWS for a block of 32 columns, NARROW_ROWS for one of 16.
+   More rows give more independent chains of adds, but each row's running sums take registers: 2 R Q vectors
+   of 16 floats, which on AVX-512 (32 registers of 16) fit at R Q = 8 and on AVX2 (16 registers of 8) spill.
+   Measured (16 chips x 256 rows x 100 steps, input projection and look-up, one thread): AVX-512 (Intel, the
+   development machine) 4 / 8 fastest; AVX2 (AMD EPYC) 1 / 2: 39-42 against 49-53 ms at 64 neurons, 78-82
+   against 85-88 at 96, 166-228 against 220-400 at 128 (40 inputs), equal within noise at 256. */
+#ifndef WIDE_ROWS
+#define WIDE_ROWS (PART == 16 ? 4 : 1)
+#endif
+#ifndef NARROW_ROWS
+#define NARROW_ROWS (PART == 16 ? 8 : 2)
+#endif
 
 #define EACH_PART for (int k_ = 0; k_ < 16 / PART; ++k_)
 
@@ -246,10 +258,10 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
 /* The chip-batched step (lif_step_chips below), column block by column block: every neuron's update is its
    own, so a chip's rows can be run 16 neurons at a time. Then what a block reads for every row stays in the
    L1 cache: its slice of the recurrent look-up table (groups * 16 rows of 16 floats: 16 KB at 64 neurons,
-   where the whole table, 64 KB, does not fit) and of the input weights; and eight rows at a time give the
-   look-up's sums and the projection's multiply-adds eight independent chains to overlap. */
+   where the whole table, 64 KB, does not fit) and of the input weights; and several rows at a time give the
+   look-up's sums and the projection's multiply-adds independent chains to overlap. */
 
-/* Columns j0 .. j0 + 16 Q - 1 of R consecutive rows (R Q <= 8) of one chip, one step:
+/* Columns j0 .. j0 + 16 Q - 1 of R consecutive rows (R Q <= 8; WIDE_ROWS, NARROW_ROWS) of one chip, one step:
    - the drive x: the drive rows as given, or with PROJ beta P + (1 - beta) bias (lif_drive's addcmul) for the
      projection P = x W of rows of data (n_in floats), summed over the channels in order, one rounding per term
      (as a blocked matrix product sums a short inner dimension);
@@ -383,11 +395,11 @@ static __attribute__((noinline)) void NAME(                                     
             const float *slice = blocked + j0 * groups * 16;                                                   \
             int64_t b = b0;                                                                                    \
             if (j0 + 32 <= n) {                                                                                \
-                for (; b + 4 <= b1; b += 4) STEP_ROWS(4, 2, PROJ, LOOK, ADAPT, COUNT);                         \
+                for (; b + WIDE_ROWS <= b1; b += WIDE_ROWS) STEP_ROWS(WIDE_ROWS, 2, PROJ, LOOK, ADAPT, COUNT);                         \
                 for (; b < b1; ++b) STEP_ROWS(1, 2, PROJ, LOOK, ADAPT, COUNT);                                 \
                 continue;                                                                                      \
             }                                                                                                  \
-            for (; b + 8 <= b1; b += 8) STEP_ROWS(8, 1, PROJ, LOOK, ADAPT, COUNT);                             \
+            for (; b + NARROW_ROWS <= b1; b += NARROW_ROWS) STEP_ROWS(NARROW_ROWS, 1, PROJ, LOOK, ADAPT, COUNT);                             \
             for (; b < b1; ++b) STEP_ROWS(1, 1, PROJ, LOOK, ADAPT, COUNT);                                     \
         }                                                                                                      \
     }                                                                                                          \
