@@ -392,6 +392,7 @@ def count_correct(
     params = {k: v.detach() for k, v in physical_parameters(model).items()}
     programmed = mismatch.program(params, parameter_families(model), dt=dt if dt is not None else model_dt(model))
     nominal_params = programmed.materialise() if nominal else {}
+    nominal_stacked = stack([nominal_params]) if nominal else {}
     batches = iterate_batches(dataset, batch_size, device=device, keep_bytes=KEEP_BATCH_BYTES)
     chunks = [range(s, min(s + chunk_size, chips.stop)) for s in range(chips.start, chips.stop, chunk_size)]
     was_training = model.training
@@ -428,16 +429,21 @@ def count_correct(
                 y = pieces[0][1] if len(pieces) == 1 else torch.cat([y for _, y in pieces])
                 p = frozen if frozen is not None else stack(
                     [mismatch.read(s, k, seed, draw=b) for s, k in zip(states, chunk)])
-                correct[lo:hi] += (run(p, x).argmax(-1) == y).sum(-1)
+                # The nominal chip, on the chip-batched path (a foreign module's on its twin), is one more chip of
+                # the first chunk's passes (run alone, batch by batch, eight merged batches of 32 took 35 ms of a
+                # 64-chip ensemble's 180, almost all of it Python's share of each step: as one more chip, 1/33 of
+                # a pass that runs on every free core); on the generic path it runs batch by batch.
+                with_nominal = c == 0 and nominal and batched
+                if with_nominal:
+                    p = {k: torch.cat([v, nominal_stacked[k]]) for k, v in p.items()}
+                hits = (run(p, x).argmax(-1) == y).sum(-1)
+                if with_nominal:
+                    nominal_correct += int(hits[-1])
+                    hits = hits[:-1]
+                correct[lo:hi] += hits
                 if c == 0:
                     n_samples += len(y)
-                    # The nominal chip: on the chip-batched path (a foreign module's on its twin) as one more chip,
-                    # over the whole pass (per-sample results do not depend on the batch; batch by batch, eight
-                    # merged batches of 32 took 35 ms of a 64-chip ensemble's 180, almost all of it Python's share
-                    # of each step); on the generic path batch by batch.
-                    if nominal and batched:
-                        nominal_correct += int((run(stack([nominal_params]), x)[0].argmax(-1) == y).sum())
-                    elif nominal:
+                    if nominal and not batched:
                         for x_b, y_b in pieces:
                             nominal_logits = functional_forward(model, nominal_params, x_b)
                             nominal_correct += int((nominal_logits.argmax(-1) == y_b).sum())
