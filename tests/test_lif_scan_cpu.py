@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import robust_snn.core.lif_scan as scan_module
-from robust_snn.core import LIFLayer, Surrogate, lif_scan_cpu
+from robust_snn.core import LIFLayer, Surrogate, lif_scan_cpu, set_trainable
 
 #: Tests that must see the compiled loops run need them built: a C compiler (CI installs gcc where none is found).
 compiled = pytest.mark.skipif(lif_scan_cpu.library() is None, reason="no C compiler: the compiled loops cannot be built")
@@ -127,11 +127,15 @@ def test_every_gradient_matches_autograd_through_the_lif_step(kw, kernels):
 
 
 @compiled
+@pytest.mark.parametrize("trained", ["everything", "weights-and-biases"])
 @pytest.mark.parametrize("kw", FEED_FORWARD, ids=IDS)
-def test_gradients_of_a_loss_on_spikes_alone_match_autograd(kw, calls):
+def test_gradients_of_a_loss_on_spikes_alone_match_autograd(kw, trained, calls):
     """A loss that reads only the spikes (the usual one) runs the backward rows without incoming membrane and
-    current gradients (each combination of adaptation and surrogate: a variant of its own in the C source)."""
+    current gradients (each combination of adaptation and surrogate: a variant of its own in the C source), and
+    with only weights and biases trained, without the time constants' and thresholds' sums."""
     lif, (x, w) = layer(**kw), data()
+    if trained == "weights-and-biases":
+        set_trainable(lif, ("weights", "biases"))
     reference = copy.deepcopy(lif)
     reference.use_scan = False
     got, want = [], []
@@ -139,7 +143,8 @@ def test_gradients_of_a_loss_on_spikes_alone_match_autograd(kw, calls):
         xi = x.clone().requires_grad_(True)
         (module(xi) * w).sum().backward()
         out.append(xi.grad)
-        out.extend(p.grad.clone() for p in module.parameters())
+        out.extend(p.grad.clone() for p in module.parameters() if p.requires_grad)
+    assert len(got) == (3 if trained == "weights-and-biases" else len(list(lif.parameters())) + 1)
     assert calls["backward"] == 1
     for a, b in zip(got, want):  # float32 sums over 300 steps in other orders: 5e-6 of the scale seen
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 + 1e-5 * float(b.abs().max()))

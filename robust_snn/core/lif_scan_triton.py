@@ -242,11 +242,12 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
              surrogate: torch.Tensor, spikes: torch.Tensor, vmem: torch.Tensor, u: torch.Tensor,
              adapt: torch.Tensor | None, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
              threshold: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
-             kappa: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+             kappa: torch.Tensor | None, sums: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``dLoss/d drive`` ``(batch, time, n)`` (= ``gU``) and ``(5, batch, n)`` per-row sums over time of
     ``gV_t V'_{t-1}``, ``gU_t U_{t-1}``, ``gTheta_t``, ``gA_t A_{t-1}`` and ``gTheta_t A_{t-1}`` (summed over
     the batch: the ``alpha``, ``beta``, threshold, ``rho`` and ``kappa`` gradients; the last two zero when not
-    adaptive)."""
+    adaptive). ``sums`` (whether any of them is needed) is accepted for the CPU loops' signature: the kernels
+    form the sums in any case."""
     batch, steps, n = spikes.shape
     adaptive = rho is not None
     traces = [in_trace_layout(t, spikes) for t in (surrogate, spikes, vmem, u, adapt if adaptive else spikes)]
