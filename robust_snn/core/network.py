@@ -153,17 +153,21 @@ def compile_model(model: nn.Module, *, unroll: bool = True, **kwargs: Any) -> An
 
     Two ways to compile the LIF time loop, same results:
 
-    - ``unroll=True`` (default, the fastest step): the LIF layers switch to their op-by-op path
+    - ``unroll=True`` (default): the LIF layers switch to their op-by-op path
       (``use_scan = False``); Dynamo unrolls the time loop into the graph and Inductor fuses it, which removes
       the per-step Python and autograd overhead of eager mode. Compilation takes longer the more time steps.
     - ``unroll=False``: the layers keep the fused scan, which Dynamo sees as the custom ops
       ``robust_snn::lif_scan`` / ``lif_scan_backward`` (:mod:`robust_snn.core.lif_scan`): no graph break, and
       compilation that does not grow with the number of steps, but the loop inside the op runs as in eager
-      mode, so the step is no faster than eager. For putting our layers inside a larger compiled program.
+      mode (on the CPU the scan's C loops, on CUDA its Triton kernels), so the step is about as fast as eager.
+      For putting our layers inside a larger compiled program.
 
-    Measured (``benchmarks/bench_core.py``, T = 100; see benchmarks/README.md): unrolled steps about 2-3x
-    faster than the scan op, compilation about 15x slower. Compilation costs once per input shape, so it pays
-    for long training runs, not for a quick evaluation. Needs a C++ compiler (Inductor's CPU backend).
+    Measured (``benchmarks/bench_core.py``, T = 100, one thread; see benchmarks/README.md): since the scan runs
+    as C loops the two are close and which is faster depends on the CPU: unrolled 5.99 against 6.32 ms for the
+    scan op on the AVX-512 development machine (eager 5.89), 12.62 against 10.62 on an AVX2 AMD EPYC (eager
+    10.47); compiling the unrolled loop takes about 25 s there, the scan op 0.3 s. Compilation costs once per
+    input shape, so it pays for long training runs, not for a quick evaluation. Needs a C++ compiler
+    (Inductor's CPU backend).
     Returns the compiled callable, which shares the parameters with ``model`` (under other parameter names: to
     train with the package's methods and attacks, use :func:`compile_for_training` or ``fit(compile=True)``).
     """
