@@ -30,8 +30,9 @@ thread count or ``vectorise`` (read noise, where a profile has it, is drawn per 
 
 Threads: on the chip-batched path the intra-op thread count (under the thread policy, the cores free at each
 chunk: :class:`~robust_snn.runtime.threads.LargeWork`) is the number of threads that groups of chips run in,
-each on one intra-op thread (see :func:`~robust_snn.core.chip_batch.chip_batched_forward`); the rest (chip
-fabrication, the nominal chip) runs on one intra-op thread; the caller's count is restored on return.
+each on one intra-op thread (see :func:`~robust_snn.core.chip_batch.chip_batched_forward`), and the nominal chip
+is one more chip of the first chunk's passes; the rest (chip fabrication) runs on one intra-op thread; the
+caller's count is restored on return.
 
 Speed (``benchmarks/bench_ensemble.py``; 64 chips, 256 samples, T = 100, 16 -> 64 recurrent -> 8; against
 the fastest loop a user would write: ``vectorise=False``, every chip in one chunk, one 256-sample batch per
@@ -42,6 +43,8 @@ in the same session (its recurrent layer now runs the scan's C loops too): 351-3
 one) before, 241-312 / 279-344 after, so chip-batching is 3.2-3.9x the fastest loop at any thread count and
 3.0-3.5x on one thread (4.7-4.9x against the slower loop); at ``evaluate_ensemble``'s defaults (chunks of 32,
 batch 32) about 10-15% slower. A Rockpool network on its twin: 96-102 ms against its own loop's 1953-2146 (20-21x).
+On an AVX2 AMD EPYC (session 11; the chip step's row blocks sized for 16 vector registers): 210 ms on one
+thread against the loop's 663-718, 3.2-3.4x (4.1x at any thread count).
 Earlier (2026-11-30 evening, load average 3.9-4.2, before the C step): 277-284 ms against the loop's 634-648 on
 one thread; on two threads the loop's intra-op threads collapsed under such load (2.6-3.6 s) while the chip
 groups did not (440-516 ms).
@@ -402,7 +405,7 @@ def count_correct(
     net = _chip_batched(model, params, probe) if vectorise else None
     batched = net is not None
     # The chip-batched path runs groups of chips in threads of its own (see chip_batched_forward); everything
-    # else here (fabrication, the nominal chip) is small per-step work that runs on one intra-op thread.
+    # else here (fabrication; the nominal chip on the generic path) runs on one intra-op thread.
     wide, before, chip_threads = LargeWork(large=batched), torch.get_num_threads(), [1]  # [threads this chunk]
     run = _chip_forward(model, params, probe, vectorise, threads=lambda: chip_threads[0], batched=net)
     correct = torch.zeros(len(chips), dtype=torch.int64, device=device)
