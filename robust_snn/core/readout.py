@@ -49,7 +49,10 @@ class SpikeMeanReadout(nn.Module):
         initialise(self, generator)
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        return spikes.mean(1) @ self.weight.t() + self.bias
+        # sum / T, not mean: the same numbers (PyTorch's mean is that sum and division), but the gradient reaching
+        # the spikes stays a broadcast over time (stride 0), which the scan's backward reads in place, where
+        # mean's backward writes g / T for every step (measured: 0.43 ms of the demo network's 4.7 ms step).
+        return spikes.sum(1) / spikes.shape[1] @ self.weight.t() + self.bias
 
 
 class LeakyReadout(nn.Module):
