@@ -108,6 +108,25 @@ def test_recurrent_forward_equals_the_per_step_loop_to_rounding(kw, calls):
     assert calls["forward"] == 2
 
 
+@wide
+@pytest.mark.parametrize("n", [48, 100, 130], ids=["3-blocks", "6-blocks-and-4", "8-blocks-and-2"])
+def test_the_recurrent_current_in_blocks_of_columns_equals_the_loop(n, calls):
+    """The recurrent current is summed in groups of four, two and one blocks of 16 columns, then the columns
+    left over: each layer width takes other groups (37 neurons, the tests above: two blocks and five columns)."""
+    lif = layer(n_out=n, recurrent=True)
+    x = data()[0]
+    with torch.no_grad():
+        compiled = lif(x, record=True)
+        scan_module.use_cpu_kernels = False
+        try:
+            looped = lif(x, record=True)
+        finally:
+            scan_module.use_cpu_kernels = True
+    assert calls["forward"] == 1 and compiled[0].sum() > 50
+    assert torch.equal(compiled[0], looped[0])
+    assert torch.allclose(compiled[1].vmem, looped[1].vmem, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("kernels", [True, False], ids=["compiled-loops", "python-loop"])
 @pytest.mark.parametrize("kw", FEED_FORWARD + RECURRENT, ids=IDS + RECURRENT_IDS)
 def test_every_gradient_matches_autograd_through_the_lif_step(kw, kernels):

@@ -224,7 +224,11 @@ int wide_vectors(void)
 
 /* The recurrent current of one row, S W for binary S (n x n weights W, rows of the presynaptic neuron): the
    rows of the neurons that spiked (listed first, without branches), summed in neuron order from zero, 16
-   columns at a time in registers, then added to the drive d, into x. active: n ints of scratch. */
+   columns at a time in registers, then added to the drive d, into x. active: n ints of scratch.
+   Up to four blocks of 16 columns at once (RECURRENT_BLOCKS): each block's sum is a chain of dependent adds,
+   and four chains side by side keep the adder busy where one waits on each add's latency (each column still
+   adds the same rows in the same order: the same numbers). */
+#define RECURRENT_BLOCKS 4
 static __attribute__((noinline)) void recurrent_row(int64_t n, const float *restrict s, const float *restrict w,
                                                     const float *restrict d, int *restrict active,
                                                     float *restrict x)
@@ -235,15 +239,40 @@ static __attribute__((noinline)) void recurrent_row(int64_t n, const float *rest
         count += s[i] != 0.0f;
     }
     int64_t j0 = 0;
+    for (; j0 + 16 * RECURRENT_BLOCKS <= n; j0 += 16 * RECURRENT_BLOCKS) {
+        v16 rec[RECURRENT_BLOCKS];
+        _Pragma("GCC unroll 4") for (int q = 0; q < RECURRENT_BLOCKS; ++q) rec[q] = zero16();
+        for (int64_t k = 0; k < count; ++k) {
+            const float *row = w + active[k] * n + j0;
+            _Pragma("GCC unroll 4") for (int q = 0; q < RECURRENT_BLOCKS; ++q)
+                rec[q] = add16(rec[q], load16(row + 16 * q));
+        }
+        _Pragma("GCC unroll 4") for (int q = 0; q < RECURRENT_BLOCKS; ++q)
+            store16(x + j0 + 16 * q, add16(load16(d + j0 + 16 * q), rec[q]));
+    }
+    if (j0 + 32 <= n) {  /* two or three blocks left: two at once */
+        v16 r0 = zero16(), r1 = zero16();
+        for (int64_t k = 0; k < count; ++k) {
+            const float *row = w + active[k] * n + j0;
+            r0 = add16(r0, load16(row));
+            r1 = add16(r1, load16(row + 16));
+        }
+        store16(x + j0, add16(load16(d + j0), r0));
+        store16(x + j0 + 16, add16(load16(d + j0 + 16), r1));
+        j0 += 32;
+    }
     for (; j0 + 16 <= n; j0 += 16) {
         v16 rec = zero16();
         for (int64_t k = 0; k < count; ++k) rec = add16(rec, load16(w + active[k] * n + j0));
         store16(x + j0, add16(load16(d + j0), rec));
     }
-    for (int64_t j = j0; j < n; ++j) {
-        float rec = 0.0f;
-        for (int64_t k = 0; k < count; ++k) rec += w[active[k] * n + j];
-        x[j] = d[j] + rec;
+    if (j0 < n) {  /* the last n - j0 < 16 columns: rows outer, so that the columns' sums are independent */
+        float rec[16] = {0.0f};
+        for (int64_t k = 0; k < count; ++k) {
+            const float *row = w + active[k] * n;
+            for (int64_t j = j0; j < n; ++j) rec[j - j0] += row[j];
+        }
+        for (int64_t j = j0; j < n; ++j) x[j] = d[j] + rec[j - j0];
     }
 }
 
