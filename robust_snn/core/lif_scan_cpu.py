@@ -227,7 +227,9 @@ int wide_vectors(void)
    columns at a time in registers, then added to the drive d, into x. active: n ints of scratch.
    Up to four blocks of 16 columns at once (RECURRENT_BLOCKS): each block's sum is a chain of dependent adds,
    and four chains side by side keep the adder busy where one waits on each add's latency (each column still
-   adds the same rows in the same order: the same numbers). */
+   adds the same rows in the same order: the same numbers). Measured (forward, T 100, one thread, AMD EPYC,
+   interleaved with the one-block code): 48 neurons x 64 rows 1.58 -> 1.14 ms, 64 x 256 7.2 -> 5.8, 100 x 64
+   4.8 -> 4.4, 256 x 64 15.8 -> 15.1. */
 #define RECURRENT_BLOCKS 4
 static __attribute__((noinline)) void recurrent_row(int64_t n, const float *restrict s, const float *restrict w,
                                                     const float *restrict d, int *restrict active,

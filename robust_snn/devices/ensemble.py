@@ -43,8 +43,8 @@ in the same session (its recurrent layer now runs the scan's C loops too): 351-3
 one) before, 241-312 / 279-344 after, so chip-batching is 3.2-3.9x the fastest loop at any thread count and
 3.0-3.5x on one thread (4.7-4.9x against the slower loop); at ``evaluate_ensemble``'s defaults (chunks of 32,
 batch 32) about 10-15% slower. A Rockpool network on its twin: 96-102 ms against its own loop's 1953-2146 (20-21x).
-On an AVX2 AMD EPYC (session 11; the chip step's row blocks sized for 16 vector registers): 210 ms on one
-thread against the loop's 663-718, 3.2-3.4x (4.1x at any thread count).
+On an AVX2 AMD EPYC (session 11; the chip step's row blocks sized for 16 vector registers): 207-223 ms on one
+thread, 3.2-3.4x the loop's 663-718 ms, then 2.5-2.9x once the loop's recurrent forward got faster (520-634).
 Earlier (2026-11-30 evening, load average 3.9-4.2, before the C step): 277-284 ms against the loop's 634-648 on
 one thread; on two threads the loop's intra-op threads collapsed under such load (2.6-3.6 s) while the chip
 groups did not (440-516 ms).
