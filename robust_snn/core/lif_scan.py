@@ -181,11 +181,20 @@ def _recurrent_weight_grad(spikes: torch.Tensor, g_u: torch.Tensor) -> torch.Ten
     return s_prev.t() @ g_u.transpose(0, 1)[1:].reshape(-1, n)
 
 
+#: Inputs of :class:`LIFScan` whose gradients come from the backward loops' per-row sums: alpha, beta,
+#: threshold, rho, kappa (the positions in ``need``, ``needs_input_grad``).
+_SUMMED = (2, 3, 4, 6, 7)
+
+
+def _needs_sums(need) -> bool:  # noqa: ANN001
+    return any(need[i] for i in _SUMMED)
+
+
 def _from_sums(g_drive, sums, beta, spikes, need):  # noqa: ANN001, ANN202
     """The 8 gradients from a compiled backward loop's ``dLoss/d drive`` and per-row sums."""
     # Over the batch: alpha, beta, threshold, rho, kappa; each its own tensor (a custom op's outputs must not
     # alias one another, as views of one sum would)
-    totals = [total.clone() for total in sums.sum(1)] if any(need[i] for i in (2, 3, 4, 6, 7)) else [None] * 5
+    totals = [total.clone() for total in sums.sum(1)] if _needs_sums(need) else [None] * 5
     return (g_drive if need[0] else None, (beta * g_drive[:, 0]).sum(0) if need[1] else None,
             totals[0] if need[2] else None, totals[1] if need[3] else None, totals[2] if need[4] else None,
             _recurrent_weight_grad(spikes, g_drive) if need[5] else None,
@@ -199,7 +208,7 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
     has_rec, adaptive = w_rec is not None, rho is not None
     batch, steps, n = spikes.shape
     kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
-    with_sums = any(need[i] for i in (2, 3, 4, 6, 7))  # alpha, beta, threshold, rho, kappa
+    with_sums = _needs_sums(need)
     if kernels is not None and _SURROGATE_NAMES.get(shape) in getattr(kernels, "SURROGATES_FORMED", ()):
         # The compiled loop forms H'(V_t - theta_t) itself, row by row (the same operations): pass the slope.
         g_drive, sums = kernels.backward(g_spikes, g_vmem, g_u, float(scale), spikes, vmem, u, adapt, bias,

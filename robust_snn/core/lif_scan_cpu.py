@@ -156,13 +156,13 @@ static inline __attribute__((always_inline)) v16 fma16(v16 a, v16 b, v16 c)
 
 /* PyTorch's addcmul(x, y, z) rounds once, as fmaf(y, z, x): the loop's lif_step is all addcmul.
    Inner loops run over the n neurons of one row with unit stride and no branches, so that they vectorise:
-   absent inputs are rows of zeros, unkept outputs go to a scratch row, and a layer without adaptation runs with
-   rho = kappa = 0 (then theta = fmaf(a, 0, threshold) = threshold and A stays S: exactly the plain step). */
+   absent incoming gradients are rows of zeros, and what a kind of layer lacks (adaptation, kept traces, incoming
+   membrane and current gradients, parameter sums) is left out by a variant of the row compiled for it. */
 
 /* One step of one row of n neurons, as an inline body that the variants below instantiate: ADAPT, an adaptive
    layer (else theta_t = threshold and no A is kept: what rho = kappa = 0 give exactly); KEEP, the traces are
    written (else only the state and the spikes). Measured against one general row writing unkept traces to a
-   scratch row (as the backward rows above): 64 neurons 1.37 -> 1.13 ms with traces, 0.96 -> 0.61 without. */
+   scratch row (as with the backward rows below): 64 neurons 1.37 -> 1.13 ms with traces, 0.96 -> 0.61 without. */
 static inline __attribute__((always_inline)) void forward_body(
     const int ADAPT, const int KEEP, int64_t n, const float *restrict d, const float *restrict alpha,
     const float *restrict beta, const float *restrict threshold, const float *restrict rho,
@@ -225,12 +225,24 @@ int wide_vectors(void)
 /* The recurrent current of one row, S W for binary S (n x n weights W, rows of the presynaptic neuron): the
    rows of the neurons that spiked (listed first, without branches), summed in neuron order from zero, 16
    columns at a time in registers, then added to the drive d, into x. active: n ints of scratch.
-   Up to four blocks of 16 columns at once (RECURRENT_BLOCKS): each block's sum is a chain of dependent adds,
+   Up to four blocks of 16 columns at once (recurrent_blocks): each block's sum is a chain of dependent adds,
    and four chains side by side keep the adder busy where one waits on each add's latency (each column still
    adds the same rows in the same order: the same numbers). Measured (forward, T 100, one thread, AMD EPYC,
    interleaved with the one-block code): 48 neurons x 64 rows 1.58 -> 1.14 ms, 64 x 256 7.2 -> 5.8, 100 x 64
    4.8 -> 4.4, 256 x 64 15.8 -> 15.1. */
-#define RECURRENT_BLOCKS 4
+static inline __attribute__((always_inline)) void recurrent_blocks(
+    const int Q, int64_t n, int64_t count, const int *restrict active, const float *restrict w,
+    const float *restrict d, float *restrict x, int64_t j0)
+{
+    v16 rec[4];
+    _Pragma("GCC unroll 4") for (int q = 0; q < Q; ++q) rec[q] = zero16();
+    for (int64_t k = 0; k < count; ++k) {
+        const float *row = w + active[k] * n + j0;
+        _Pragma("GCC unroll 4") for (int q = 0; q < Q; ++q) rec[q] = add16(rec[q], load16(row + 16 * q));
+    }
+    _Pragma("GCC unroll 4") for (int q = 0; q < Q; ++q)
+        store16(x + j0 + 16 * q, add16(load16(d + j0 + 16 * q), rec[q]));
+}
 static __attribute__((noinline)) void recurrent_row(int64_t n, const float *restrict s, const float *restrict w,
                                                     const float *restrict d, int *restrict active,
                                                     float *restrict x)
@@ -241,32 +253,14 @@ static __attribute__((noinline)) void recurrent_row(int64_t n, const float *rest
         count += s[i] != 0.0f;
     }
     int64_t j0 = 0;
-    for (; j0 + 16 * RECURRENT_BLOCKS <= n; j0 += 16 * RECURRENT_BLOCKS) {
-        v16 rec[RECURRENT_BLOCKS];
-        _Pragma("GCC unroll 4") for (int q = 0; q < RECURRENT_BLOCKS; ++q) rec[q] = zero16();
-        for (int64_t k = 0; k < count; ++k) {
-            const float *row = w + active[k] * n + j0;
-            _Pragma("GCC unroll 4") for (int q = 0; q < RECURRENT_BLOCKS; ++q)
-                rec[q] = add16(rec[q], load16(row + 16 * q));
-        }
-        _Pragma("GCC unroll 4") for (int q = 0; q < RECURRENT_BLOCKS; ++q)
-            store16(x + j0 + 16 * q, add16(load16(d + j0 + 16 * q), rec[q]));
-    }
+    for (; j0 + 64 <= n; j0 += 64) recurrent_blocks(4, n, count, active, w, d, x, j0);
     if (j0 + 32 <= n) {  /* two or three blocks left: two at once */
-        v16 r0 = zero16(), r1 = zero16();
-        for (int64_t k = 0; k < count; ++k) {
-            const float *row = w + active[k] * n + j0;
-            r0 = add16(r0, load16(row));
-            r1 = add16(r1, load16(row + 16));
-        }
-        store16(x + j0, add16(load16(d + j0), r0));
-        store16(x + j0 + 16, add16(load16(d + j0 + 16), r1));
+        recurrent_blocks(2, n, count, active, w, d, x, j0);
         j0 += 32;
     }
-    for (; j0 + 16 <= n; j0 += 16) {
-        v16 rec = zero16();
-        for (int64_t k = 0; k < count; ++k) rec = add16(rec, load16(w + active[k] * n + j0));
-        store16(x + j0, add16(load16(d + j0), rec));
+    if (j0 + 16 <= n) {
+        recurrent_blocks(1, n, count, active, w, d, x, j0);
+        j0 += 16;
     }
     if (j0 < n) {  /* the last n - j0 < 16 columns: rows outer, so that the columns' sums are independent */
         float rec[16] = {0.0f};
