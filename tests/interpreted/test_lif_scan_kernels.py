@@ -78,8 +78,13 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("batch", [4, 20])
-@pytest.mark.parametrize("case", list(CASES))
+# Every kind of layer at 4 rows (one program, partly masked); at 20 rows (a full program of 16 and a partly masked
+# one) the plainest and the fullest kind, whose kernels take every branch the others take (the interpreter runs
+# about 8 s per case at 20 rows, so the three in between are left at one program).
+BATCHED_CASES = [(case, 4) for case in CASES] + [("ffwd", 20), ("rec-adaptive", 20)]
+
+
+@pytest.mark.parametrize(("case", "batch"), BATCHED_CASES)
 def test_kernels_match_autograd_through_the_step(kernels, case, batch):
     _, calls = kernels
     # 37 neurons: not a power of two, so every tile has masked lanes; recurrent tiles read the spikes back in
