@@ -44,13 +44,24 @@ def test_batches_over_the_limit_are_read_again():
     assert _same(first, list(batches)) and data.reads == 20
 
 
-def test_an_abandoned_pass_keeps_nothing():
+def test_a_probe_of_the_first_batch_is_kept_and_the_next_pass_reads_only_the_rest():
     data = CountingData()
     batches = iterate_batches(data, 4, keep_bytes=2**20)
-    next(iter(batches))  # a probe of the first batch
-    assert len(list(batches)) == 3 and data.reads == 14
+    probe = next(iter(batches))  # a first look at one batch (the chip ensemble's probe), then an abandoned pass
+    assert data.reads == 4
+    whole = list(batches)
+    assert data.reads == 10 and _same(whole[:1], [probe])
+    assert torch.equal(torch.cat([x for x, _ in whole]), data.x)
+    assert _same(list(batches), whole) and data.reads == 10
+
+
+def test_over_the_limit_nothing_stays_kept_even_of_the_first_batches():
+    data = CountingData()
+    batches = iterate_batches(data, 4, keep_bytes=300)  # two batches fit (256 bytes), three do not
     list(batches)
-    assert data.reads == 14
+    assert data.reads == 10
+    list(batches)
+    assert data.reads == 20
 
 
 def test_shuffled_batches_are_never_kept():

@@ -28,9 +28,10 @@ class Batches:
     generator: the same shuffle on every accelerator); each batch is checked on the CPU and then moved to
     ``device`` (``None``: left where the data set keeps it).
 
-    ``keep_bytes``: without shuffling, the batches of a complete pass are kept (if they take at most that many
-    bytes) and later passes yield them again instead of gathering, converting and checking them anew; for
-    readers that pass over the same data many times (the chip ensemble: once per chunk of chips).
+    ``keep_bytes``: without shuffling, the batches are kept as they are gathered (while all of them together
+    take at most that many bytes) and later passes yield them again instead of gathering, converting and
+    checking them anew; for readers that pass over the same data many times (the chip ensemble: once per chunk
+    of chips, after a first look at one batch).
     """
 
     def __init__(self, data: Dataset, batch_size: int, generator: torch.Generator | None = None,
@@ -40,46 +41,51 @@ class Batches:
         self.n = len(data)  # type: ignore[arg-type]
         if self.n == 0:
             raise DataError("the data set is empty")
-        self._kept: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        #: The first batches of the (unshuffled) order, kept while they fit keep_bytes; from a pass that was
+        #: abandoned too (a first look at one batch), so the next pass gathers only what follows them.
+        self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._kept_bytes = 0
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self._kept is not None:
-            yield from self._kept
-            return
-        kept: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if self.keep_bytes > 0 else None
-        size = 0
-        for batch in self._gathered():
-            if kept is not None:
-                size += sum(t.numel() * t.element_size() for t in batch)
-                if size <= self.keep_bytes:
-                    kept.append(batch)
-                else:
-                    kept = None
+        order = torch.randperm(self.n, generator=self.generator) if self.generator is not None else None
+        for b, start in enumerate(range(0, self.n, self.batch_size)):
+            if b < len(self._kept):
+                yield self._kept[b]
+                continue
+            batch = self._gathered(order, start)
+            if self.keep_bytes > 0 and b == len(self._kept):
+                self._kept_bytes += sum(t.numel() * t.element_size() for t in batch)
+                if self._kept_bytes <= self.keep_bytes:
+                    self._kept.append(batch)
+                else:  # the data set does not fit: keep none of it
+                    self._kept, self.keep_bytes = [], 0
             yield batch
-        self._kept = kept  # a complete pass (an abandoned one never gets here)
 
-    def _gathered(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(self.n, generator=self.generator) if self.generator is not None else torch.arange(self.n)
+    def _gathered(self, order: torch.Tensor | None, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch from item ``start`` of ``order`` (``None``: the data set's own order), checked."""
         tensors = self.data.tensors if isinstance(self.data, TensorDataset) else None
-        for start in range(0, self.n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            if tensors is not None:
-                x, y = tensors[0][idx], tensors[1][idx]
-            else:
-                items = [self.data[int(i)] for i in idx]
-                x = torch.stack([torch.as_tensor(item[0]) for item in items])
-                y = torch.as_tensor([int(item[1]) for item in items])
-            x = x.to(torch.float32)
-            # A NaN input does not reach the loss (v >= threshold is False for NaN) and would silently act as
-            # "no spike"; name it instead.
+        stop = min(start + self.batch_size, self.n)
+        idx = order[start:stop] if order is not None else torch.arange(start, stop)
+        if tensors is not None:
+            x, y = tensors[0][idx], tensors[1][idx]
+        else:
+            items = [self.data[int(i)] for i in idx]
+            x = torch.stack([torch.as_tensor(item[0]) for item in items])
+            y = torch.as_tensor([int(item[1]) for item in items])
+        x = x.to(torch.float32)
+        # A NaN input does not reach the loss (v >= threshold is False for NaN) and would silently act as
+        # "no spike"; name it instead. A sum is finite unless a term is NaN or inf (or it overflowed), so
+        # only a batch whose sum is not finite is checked element by element (isfinite over the whole
+        # batch: 1.6 ms for 256 x 100 x 16 floats on one core, the sum 0.05).
+        if not torch.isfinite(x.sum()):
             bad = ~torch.isfinite(x).flatten(1).all(1)
             if bad.any():
                 raise DataError(f"NaN or inf in input sample {int(idx[bad.nonzero()[0, 0]])}")
-            y = y.to(torch.int64)
-            yield (x, y) if self.device is None else (x.to(self.device), y.to(self.device))
+        y = y.to(torch.int64)
+        return (x, y) if self.device is None else (x.to(self.device), y.to(self.device))
 
 
 def iterate_batches(data: Dataset, batch_size: int, generator: torch.Generator | None = None,
