@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 from robust_snn.core.evaluation import iterate_batches
 
@@ -69,3 +70,15 @@ def test_shuffled_batches_are_never_kept():
     batches = iterate_batches(data, 4, torch.Generator().manual_seed(0), keep_bytes=2**20)
     orders = [torch.cat([x for x, _ in batches])[:, 0, 0].tolist() for _ in range(3)]
     assert data.reads == 30 and len({tuple(o) for o in orders}) > 1
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_the_batch_check_names_every_non_finite_value_and_passes_large_finite_ones(bad):
+    """The batches' input check first sums each batch: large finite values whose sum overflows must pass, and
+    an inf of either sign (or a NaN) beside values that would cancel it must still be named."""
+    x = torch.zeros(6, 4, 3)
+    x[:, 0, 0] = 3e38  # finite; their sum is inf
+    list(iterate_batches(TensorDataset(x, torch.zeros(6, dtype=torch.long)), batch_size=6))
+    x[2, 1, 1], x[4, 2, 2] = bad, -bad if bad == bad else bad  # +inf with -inf: a NaN sum, not an inf one
+    with pytest.raises(ValueError, match="NaN or inf in input sample 2"):
+        list(iterate_batches(TensorDataset(x, torch.zeros(6, dtype=torch.long)), batch_size=6))
