@@ -72,12 +72,15 @@ def op_inputs(recurrent, adaptive, grad=True):
     )
 
 
+@pytest.mark.parametrize("projected", [False, True], ids=["drive", "projection"])
 @pytest.mark.parametrize("recurrent", [False, True])
 @pytest.mark.parametrize("adaptive", [False, True])
-def test_the_ops_pass_opcheck(recurrent, adaptive):
-    # Schema, autograd registration, fake (meta) functions and AOT dispatch, as torch.library checks them.
-    torch.library.opcheck(lif_scan.lif_scan_op, (*op_inputs(recurrent, adaptive), "fast_sigmoid", 25.0))
-    torch.library.opcheck(lif_scan.lif_spikes_op, op_inputs(recurrent, adaptive, grad=False))
+def test_the_ops_pass_opcheck(recurrent, adaptive, projected):
+    # Schema, autograd registration, fake (meta) functions and AOT dispatch, as torch.library checks them;
+    # projected: the first input is the projection, from which the op forms the drive itself.
+    torch.library.opcheck(lif_scan.lif_scan_op,
+                          (*op_inputs(recurrent, adaptive), "fast_sigmoid", 25.0, projected))
+    torch.library.opcheck(lif_scan.lif_spikes_op, (*op_inputs(recurrent, adaptive, grad=False), projected))
 
 
 def classifier():

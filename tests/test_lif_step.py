@@ -9,7 +9,7 @@ import torch
 from robust_snn.core import Surrogate
 from robust_snn.core.lif_scan import LIFScan, lif_scan_op
 from robust_snn.core.lif_step import (
-    LIFParams, StepBuffers, decay, initial_state, lif_drive, lif_step, recurrent_matrix,
+    LIFParams, StepBuffers, decay, initial_state, lif_drive, lif_step, project, recurrent_matrix,
 )
 
 DT = 1e-3
@@ -214,3 +214,25 @@ def test_the_scan_under_vmap_gives_each_chips_traces(kind):
     vmapped = torch.func.vmap(lambda p: torch.stack(scan_outputs(p, x, sur, False)))(stacked)
     for c, p in enumerate(chips):
         assert torch.equal(vmapped[c], torch.stack(scan_outputs(p, x, sur, False)))
+
+
+@pytest.mark.parametrize("n_in, n, layout", [(6, 9, "batch-major"), (12, 5, "batch-major"), (6, 9, "time-major")])
+def test_project_gives_the_product_and_its_gradients_time_major_where_that_is_cheap(n_in, n, layout):
+    """``project`` folds time and batch, copying a batch-major input with no more channels than outputs to
+    time-major first; whatever it picks, values and gradients are those of ``x @ W^T`` in float64."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 7, n_in, generator=g)
+    if layout == "time-major":
+        x = x.transpose(0, 1).contiguous().transpose(0, 1)
+    x.requires_grad_(True)
+    weight = torch.randn(n, n_in, generator=g, requires_grad=True)
+    out = project(x, weight)
+    expected = x.detach().double() @ weight.detach().double().t()
+    assert out.shape == (4, 7, n) and torch.allclose(out.double(), expected, atol=1e-5)
+    time_major = out.transpose(0, 1).is_contiguous()
+    assert time_major == (layout == "time-major" or n_in <= n)
+    upstream = torch.randn(4, 7, n, generator=g)
+    out.backward(upstream)
+    assert torch.allclose(x.grad.double(), upstream.double() @ weight.detach().double(), atol=1e-5)
+    grad_w = upstream.double().reshape(-1, n).t() @ x.detach().double().reshape(-1, n_in)
+    assert torch.allclose(weight.grad.double(), grad_w, atol=1e-4)

@@ -17,12 +17,15 @@ declarations (:class:`~robust_snn.core.parameters.Parameter`, :func:`~robust_snn
 recurrent weights, bias, ``tau_mem`` and ``tau_syn`` (seconds), threshold, and with ``adaptive=True``
 ``tau_adapt`` and ``adapt_strength``.
 
-The hot path is the time loop. Everything that does not depend on spikes (the input projection for all time
-steps, ``beta * W x + (1 - beta) b``) is computed in one batched operation before the loop. The loop itself
-runs :func:`~robust_snn.core.lif_step.lif_step` in :class:`~robust_snn.core.lif_scan.LIFScan`, one autograd
-function with a hand-written backward pass (``use_scan = True``, the default); ``use_scan = False`` runs the
-same step op by op under autograd with the surrogate spike function, the reference the scan is tested against
-(and what ``torch.compile`` unrolls, :func:`~robust_snn.core.network.compile_model`).
+The hot path is the time loop. The input projection ``W x`` for all time steps is one batched product before
+the loop. The loop itself runs :func:`~robust_snn.core.lif_step.lif_step` in
+:class:`~robust_snn.core.lif_scan.LIFScan`, one autograd function with a hand-written backward pass
+(``use_scan = True``, the default), which forms the drive ``beta * W x + (1 - beta) b``
+(:func:`~robust_snn.core.lif_step.lif_drive`) from the projection itself (``projected=True``: on the CPU row
+by row inside its C loops, so the drive is never written out, and the projection's gradient ``beta gU`` comes
+out of the backward loop; measured in benchmarks/README.md); ``use_scan = False`` runs the same step op by op
+under autograd with the surrogate spike function, the reference the scan is tested against (and what
+``torch.compile`` unrolls, :func:`~robust_snn.core.network.compile_model`).
 """
 
 from __future__ import annotations
@@ -152,18 +155,20 @@ class LIFLayer(nn.Module):
         alpha = decay(self.dt, self.tau_mem)
         beta = decay(self.dt, self.tau_syn)
         bias, threshold = self.bias, self.threshold
-        drive = lif_drive(project(x, self.weight), bias, beta)
+        projection = project(x, self.weight)
         w_rec_t = recurrent_matrix(self.w_rec, beta, self._offdiag) if self.recurrent else None
         rho = decay(self.dt, self.tau_adapt) if self.adaptive else None
         kappa = self.adapt_strength if self.adaptive else None
+        # The scan forms the drive (lif_drive) from the projection itself (projected=True): same numbers
         if self.use_scan and not record and not torch.is_grad_enabled():
-            return lif_spikes(drive, bias, alpha, beta, threshold, w_rec_t, rho, kappa)
+            return lif_spikes(projection, bias, alpha, beta, threshold, w_rec_t, rho, kappa, projected=True)
         if self.use_scan:
-            out, vmem, u = lif_scan(drive, bias, alpha, beta, threshold, w_rec_t, rho, kappa,
-                                    self.surrogate.shape, self.surrogate.effective_scale)
+            out, vmem, u = lif_scan(projection, bias, alpha, beta, threshold, w_rec_t, rho, kappa,
+                                    self.surrogate.shape, self.surrogate.effective_scale, projected=True)
             return (out, LIFState(vmem, u - bias, out)) if record else out
 
         # The reference: the same step under autograd, op by op, with the surrogate spike function.
+        drive = lif_drive(projection, bias, beta)
         params = LIFParams(alpha, beta, threshold, w_rec_t, rho, kappa)
         state = initial_state(bias, (x.shape[0],), self.adaptive)
         spikes, vmems, currents = [], [], []

@@ -42,7 +42,7 @@ from typing import Callable
 import torch
 
 from . import lif_scan_cpu
-from .lif_step import LIFParams, LIFStepState, StepBuffers, initial_state, lif_step
+from .lif_step import LIFParams, LIFStepState, StepBuffers, initial_state, lif_drive, lif_step
 from .surrogates import _SHAPES
 from .trace_layout import time_major_like
 
@@ -122,13 +122,19 @@ use_triton_kernels = True
 use_cpu_kernels = True
 
 
-def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces):  # noqa: ANN001, ANN202
+def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces, projected=False):  # noqa: ANN001, ANN202
     """The forward loop: :func:`~robust_snn.core.lif_step.lif_step` over time, without autograd recording.
 
     With ``keep_traces=False`` only spikes are kept (inference: no backward pass will need the membrane and
-    current traces, and writing them out is a third of an ensemble's time)."""
+    current traces, and writing them out is a third of an ensemble's time). ``projected``: ``drive`` is the
+    input projection ``P``, and the drive is ``lif_drive(P, bias, beta)`` (formed row by row inside the CPU
+    loops, else first)."""
     adaptive = rho is not None
     kernels = _kernels_for(drive, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
+    if kernels is lif_scan_cpu:
+        return kernels.forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces, projected)
+    if projected:
+        drive = lif_drive(drive, bias, beta)
     if kernels is not None:
         return kernels.forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces)
     params = LIFParams(alpha, beta, threshold, w_rec, rho, kappa)
@@ -147,15 +153,19 @@ class LIFScan(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale):  # noqa: ANN001, ANN205
-        spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True)
+    def forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale, projected=False):  # noqa: ANN001, ANN205, E501
+        spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True,
+                                       projected=projected)
         return spikes, vmem, us, (adapt if adapt is not None else drive.new_zeros(0))
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # noqa: ANN001
-        _, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale = inputs
+        drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale, *rest = inputs
         spikes, vmem, u, adapt = output
         ctx.shape, ctx.scale = shape, scale
+        ctx.projected = bool(rest and rest[0])
+        # beta's gradient through the drive needs the projection (P - bias): kept only then
+        ctx.proj = drive if ctx.projected and ctx.needs_input_grad[3] else None
         ctx.has_rec, ctx.adaptive = w_rec is not None, rho is not None
         ctx.mark_non_differentiable(adapt)
         ctx.set_materialize_grads(False)
@@ -170,7 +180,7 @@ class LIFScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN205
         return (*_backward(g_spikes, g_vmem, g_u, *ctx.saved_tensors, ctx.needs_input_grad[:8], ctx.shape,
-                           ctx.scale), None, None)
+                           ctx.scale, ctx.projected, ctx.proj), None, None, None)
 
 
 def _recurrent_weight_grad(spikes: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
@@ -190,30 +200,78 @@ def _needs_sums(need) -> bool:  # noqa: ANN001
     return any(need[i] for i in _SUMMED)
 
 
-def _from_sums(g_drive, sums, beta, spikes, need):  # noqa: ANN001, ANN202
-    """The 8 gradients from a compiled backward loop's ``dLoss/d drive`` and per-row sums."""
+def _from_sums(g_drive, sums, beta, spikes, need, scaled=False):  # noqa: ANN001, ANN202
+    """The 8 gradients from a compiled backward loop's ``dLoss/d drive`` and per-row sums (``scaled``: it
+    returned ``beta dLoss/d drive``, the projection's gradient, instead; the recurrent weights need none)."""
     # Over the batch: alpha, beta, threshold, rho, kappa; each its own tensor (a custom op's outputs must not
     # alias one another, as views of one sum would)
     totals = [total.clone() for total in sums.sum(1)] if _needs_sums(need) else [None] * 5
-    return (g_drive if need[0] else None, (beta * g_drive[:, 0]).sum(0) if need[1] else None,
+    first = g_drive[:, 0] if scaled else beta * g_drive[:, 0]  # beta gU_0: U_{-1} = bias
+    return (g_drive if need[0] else None, first.sum(0) if need[1] else None,
             totals[0] if need[2] else None, totals[1] if need[3] else None, totals[2] if need[4] else None,
             _recurrent_weight_grad(spikes, g_drive) if need[5] else None,
             totals[3] if need[6] else None, totals[4] if need[7] else None)
 
 
 def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt,  # noqa: ANN001, ANN202, E501
-              need, shape, scale):
+              need, shape, scale, projected=False, proj=None):
     """The adjoint recursion (module docstring): gradients of the 8 tensor inputs of :class:`LIFScan`, ``None``
-    where ``need`` (``needs_input_grad``) is False. Shared by the autograd function and the custom op."""
+    where ``need`` (``needs_input_grad``) is False. Shared by the autograd function and the custom op.
+
+    ``projected`` (the first input was the projection ``P`` and the drive ``lif_drive(P, bias, beta)``,
+    :func:`_run`): the first gradient is ``P``'s, ``beta gU``, and the bias and ``beta`` get their shares
+    through the drive, ``(1 - beta) sum gU`` and ``sum gU (P - bias)`` (``proj``: ``P``, needed for the
+    latter). The CPU loops form these as they go, except where the recurrent weights need ``gU`` itself."""
+    args = (g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt)
+    if not projected:
+        return _adjoint(*args, need, shape, scale)
+    if not need[5]:
+        fused = _adjoint(*args, need, shape, scale, fused_projection=(proj if need[3] else None,))
+        if fused is not None:
+            return fused
+    grads = list(_adjoint(*args, (True, *need[1:]), shape, scale))  # gU, then what the drive adds
+    g_drive = grads[0]
+    total = g_drive.sum((0, 1))
+    grads[0] = beta * g_drive if need[0] else None
+    if need[1]:
+        grads[1] = grads[1] + total * (1 - beta)
+    if need[3]:
+        grads[3] = grads[3] + (g_drive * proj).sum((0, 1)) - total * bias
+    return tuple(grads)
+
+
+def _with_projection_sums(grads, proj_sums, bias, beta, need):  # noqa: ANN001, ANN202
+    """:func:`_from_sums`'s gradients plus the drive's shares of the bias's and beta's, from the CPU backward
+    loop's per-row sums of ``gU`` and ``gU P``."""
+    grads = list(grads)
+    total = proj_sums[0].sum(0)
+    if need[1]:
+        grads[1] = grads[1] + total * (1 - beta)
+    if need[3]:
+        grads[3] = grads[3] + proj_sums[1].sum(0) - total * bias
+    return tuple(grads)
+
+
+def _adjoint(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt,  # noqa: ANN001, ANN202, E501
+             need, shape, scale, fused_projection=None):
+    """:func:`_backward` for a given drive (``gU`` is its gradient). ``fused_projection`` (a 1-tuple holding
+    ``P`` or None): only if the CPU loops take the call, with the projection's gradients formed in them (else
+    ``None`` is returned)."""
     has_rec, adaptive = w_rec is not None, rho is not None
     batch, steps, n = spikes.shape
     kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
+    if fused_projection is not None and kernels is not lif_scan_cpu:
+        return None
     with_sums = _needs_sums(need)
+    cpu = {} if kernels is not lif_scan_cpu else (
+        {"projected": True, "proj": fused_projection[0]} if fused_projection is not None else {"projected": False})
     if kernels is not None and _SURROGATE_NAMES.get(shape) in getattr(kernels, "SURROGATES_FORMED", ()):
         # The compiled loop forms H'(V_t - theta_t) itself, row by row (the same operations): pass the slope.
-        g_drive, sums = kernels.backward(g_spikes, g_vmem, g_u, float(scale), spikes, vmem, u, adapt, bias,
-                                         alpha, beta, threshold, w_rec, rho, kappa, sums=with_sums)
-        return _from_sums(g_drive, sums, beta, spikes, need)
+        g_drive, sums, *proj_sums = kernels.backward(g_spikes, g_vmem, g_u, float(scale), spikes, vmem, u, adapt,
+                                                     bias, alpha, beta, threshold, w_rec, rho, kappa,
+                                                     sums=with_sums, **cpu)
+        grads = _from_sums(g_drive, sums, beta, spikes, need, scaled=fused_projection is not None)
+        return grads if fused_projection is None else _with_projection_sums(grads, proj_sums[0], bias, beta, need)
     zeros = torch.zeros_like(spikes[:, 0])
     if adaptive:
         adapt_prev = _shift(adapt, zeros[:, None])
@@ -223,9 +281,10 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
     v_pre = torch.addcmul(vmem, spikes, theta)
     surrogate = shape(v_pre.sub_(theta), scale)  # H'(V_t - theta_t), all steps at once (in place: no temporary)
     if kernels is not None:
-        g_drive, sums = kernels.backward(g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, adapt, bias, alpha,
-                                         beta, threshold, w_rec, rho, kappa, sums=with_sums)
-        return _from_sums(g_drive, sums, beta, spikes, need)
+        g_drive, sums, *proj_sums = kernels.backward(g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, adapt, bias,
+                                                     alpha, beta, threshold, w_rec, rho, kappa, sums=with_sums, **cpu)
+        grads = _from_sums(g_drive, sums, beta, spikes, need, scaled=fused_projection is not None)
+        return grads if fused_projection is None else _with_projection_sums(grads, proj_sums[0], bias, beta, need)
 
     if g_spikes is None:
         g_spikes = torch.zeros_like(spikes)
@@ -297,16 +356,19 @@ _SURROGATE_NAMES = {fn: name for name, (fn, _) in _SHAPES.items()}
 def lif_scan_op(
     drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
     w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None, surrogate: str, scale: float,
+    projected: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:class:`LIFScan`'s forward as an operator: spikes, membrane, ``U`` and the adaptation trace (empty when
     not adaptive). ``surrogate`` names the pseudo-derivative (:mod:`robust_snn.core.surrogates`) and ``scale``
-    is its parameter; the backward pass uses them."""
-    spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True)
+    is its parameter; the backward pass uses them. ``projected``: ``drive`` is the input projection
+    (:func:`_run`)."""
+    spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True,
+                                   projected=projected)
     return spikes, vmem, us, (adapt if adapt is not None else drive.new_zeros(0))
 
 
 @lif_scan_op.register_fake
-def _lif_scan_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale):  # noqa: ANN001, ANN202
+def _lif_scan_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale, projected=False):  # noqa: ANN001, ANN202, E501
     adapt = time_major_like(drive) if rho is not None else drive.new_zeros(0)
     return time_major_like(drive), time_major_like(drive), time_major_like(drive), adapt
 
@@ -317,19 +379,19 @@ def lif_scan_backward_op(
     bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
     w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None,
     spikes: torch.Tensor, vmem: torch.Tensor, u: torch.Tensor, adapt: torch.Tensor,
-    needs: list[bool], surrogate: str, scale: float,
+    needs: list[bool], surrogate: str, scale: float, projected: bool = False, proj: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """Gradients of ``lif_scan``'s 8 tensor inputs (an empty tensor where ``needs`` is False or the input is
     None): the adjoint recursion of :func:`_backward`."""
     shape = _SHAPES[surrogate][0]
     grads = _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u,
-                      adapt, needs, shape, scale)
+                      adapt, needs, shape, scale, projected, proj)
     return [g if g is not None else spikes.new_zeros(0) for g in grads]
 
 
 @lif_scan_backward_op.register_fake
 def _lif_scan_backward_fake(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, kappa,  # noqa: ANN001, ANN202
-                            spikes, vmem, u, adapt, needs, surrogate, scale):
+                            spikes, vmem, u, adapt, needs, surrogate, scale, projected=False, proj=None):
     n = spikes.shape[2]
     shapes = [None, (n,), (n,), (n,), (n,), (n, n), (n,), (n,)]
     out = [time_major_like(spikes) if needs[0] else spikes.new_zeros(0)]
@@ -339,9 +401,10 @@ def _lif_scan_backward_fake(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold,
 
 
 def _setup_context(ctx, inputs, output):  # noqa: ANN001, ANN202
-    _, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale = inputs
+    drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale, projected = inputs
     spikes, vmem, u, adapt = output
-    ctx.surrogate, ctx.scale = surrogate, scale
+    ctx.surrogate, ctx.scale, ctx.projected = surrogate, scale, projected
+    ctx.proj = drive if projected and ctx.needs_input_grad[3] else None
     ctx.mark_non_differentiable(adapt)
     ctx.set_materialize_grads(False)
     ctx.save_for_backward(bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt)
@@ -349,8 +412,9 @@ def _setup_context(ctx, inputs, output):  # noqa: ANN001, ANN202
 
 def _op_backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN202
     needs = [bool(n) for n in ctx.needs_input_grad[:8]]
-    grads = lif_scan_backward_op(g_spikes, g_vmem, g_u, *ctx.saved_tensors, needs, ctx.surrogate, ctx.scale)
-    return (*(g if need else None for g, need in zip(grads, needs)), None, None)
+    grads = lif_scan_backward_op(g_spikes, g_vmem, g_u, *ctx.saved_tensors, needs, ctx.surrogate, ctx.scale,
+                                 ctx.projected, ctx.proj)
+    return (*(g if need else None for g, need in zip(grads, needs)), None, None, None)
 
 
 lif_scan_op.register_autograd(_op_backward, setup_context=_setup_context)
@@ -359,22 +423,22 @@ lif_scan_op.register_autograd(_op_backward, setup_context=_setup_context)
 @torch.library.custom_op("robust_snn::lif_spikes", mutates_args=())
 def lif_spikes_op(
     drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
-    w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None,
+    w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None, projected: bool = False,
 ) -> torch.Tensor:
     """:func:`lif_spikes` (inference: spikes only) as an operator."""
-    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False)[0]
+    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False, projected=projected)[0]
 
 
 @lif_spikes_op.register_fake
-def _lif_spikes_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa):  # noqa: ANN001, ANN202
+def _lif_spikes_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, projected=False):  # noqa: ANN001, ANN202
     return time_major_like(drive)
 
 
-def lif_spikes(drive, bias, alpha, beta, threshold, w_rec, rho, kappa) -> torch.Tensor:  # noqa: ANN001
+def lif_spikes(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, projected=False) -> torch.Tensor:  # noqa: ANN001
     """Spikes only, without autograd bookkeeping: the inference path (same equations as :func:`lif_scan`)."""
     if _compiling():
-        return lif_spikes_op(drive, bias, alpha, beta, threshold, w_rec, rho, kappa)
-    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False)[0]
+        return lif_spikes_op(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, projected)
+    return _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=False, projected=projected)[0]
 
 
 def lif_scan(
@@ -388,15 +452,21 @@ def lif_scan(
     kappa: torch.Tensor | None,
     shape: Shape,
     scale: float,
+    projected: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the loop; returns spikes, membrane after reset, and ``U = I_syn + bias``, each ``(batch, time, n)``.
 
-    ``drive`` is ``beta * W x + (1 - beta) * bias`` for all steps; ``w_rec`` is ``(beta * W_rec).T`` or None;
-    ``rho``/``kappa`` are the adaptation decay and strength, or None for a non-adaptive layer.
+    ``drive`` is ``beta * W x + (1 - beta) * bias`` for all steps, or with ``projected=True`` the input
+    projection ``W x``, from which the scan forms that drive itself (:func:`~robust_snn.core.lif_step.lif_drive`;
+    the same numbers; on the CPU row by row inside its loops, which saves writing the drive out and reading it
+    back, and the gradient's passes through ``lif_drive`` the other way); ``w_rec`` is ``(beta * W_rec).T`` or
+    None; ``rho``/``kappa`` are the adaptation decay and strength, or None for a non-adaptive layer.
     """
     name = _SURROGATE_NAMES.get(shape)
     if name is not None and _compiling():
-        spikes, vmem, u, _ = lif_scan_op(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, name, float(scale))
+        spikes, vmem, u, _ = lif_scan_op(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, name, float(scale),
+                                         projected)
     else:
-        spikes, vmem, u, _ = LIFScan.apply(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale)
+        spikes, vmem, u, _ = LIFScan.apply(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale,
+                                           projected)
     return spikes, vmem, u

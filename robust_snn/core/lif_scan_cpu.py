@@ -12,6 +12,17 @@ step 5.9 ms against 11.4 with the Python loop. Both loops go step by step over a
 time-major, so each step reads and writes one contiguous block (row by row over all steps, with a 32 KB stride
 between steps, the same step took 8.5 ms).
 
+The forward loop can take the input projection ``P = W x`` instead of the drive and form each row's drive
+itself, as :func:`~robust_snn.core.lif_step.lif_drive` does (``fmaf(P, beta, (1 - beta) bias)``: its
+``addcmul``'s one rounding, so the same numbers); the backward loop then returns ``P``'s gradient ``beta gU``
+and the per-row sums of ``gU`` and ``gU P`` that the bias and ``beta`` need. That saves a pass that writes the
+drive and one that reads it, and in the backward pass autograd's product ``beta gU`` and its sums over all
+rows: on this step, which moves 3.3 MB per pass over a 64-neuron trace and is bound by memory traffic on the
+2-core AMD EPYC, 10.33 against 9.21 ms (medians of 200 interleaved steps, one thread, 2026-12-01 session 13,
+together with the time-major projection of :func:`~robust_snn.core.lif_step.project`). Where the recurrent
+weights need a gradient (``S_{t-1}^T gU``, which needs ``gU`` itself) the backward loop returns ``gU`` and
+:mod:`robust_snn.core.lif_scan` forms the rest with tensor operations.
+
 Scope: float32 CPU tensors outside ``torch.func`` transforms, adaptive or not, with or without recurrent
 weights. The recurrent current ``S_{t-1} W`` is added event-driven (the weight rows of the neurons that
 spiked, listed without branches, summed 16 columns at a time in registers), and its adjoint ``gd_{t+1} W^T``
@@ -272,20 +283,31 @@ static __attribute__((noinline)) void recurrent_row(int64_t n, const float *rest
     }
 }
 
+/* A row's drive from its input projection p, as lif_drive forms it: fmaf(p, beta, c), c = (1 - beta) bias. */
+static __attribute__((noinline)) void form_drive(int64_t n, const float *restrict p, const float *restrict beta,
+                                                 const float *restrict c, float *restrict d)
+{
+    for (int64_t j = 0; j < n; ++j) d[j] = fmaf(p[j], beta[j], c[j]);
+}
+
 /* Forward. drive rows at b * d_sb + t * d_st (unit neuron stride); traces time-major (o_sb, o_st). State before
    step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written. w_rec (n x n, or NULL): recurrent weights,
-   the current S_{t-1} w_rec added to the drive from the second step on. scratch: (3 batch + 6) n floats. */
+   the current S_{t-1} w_rec added to the drive from the second step on. drive_bias (n floats, or NULL): the
+   rows given are the input projection P, and each row's drive is formed as lif_drive forms it,
+   fmaf(P, beta, drive_bias) with drive_bias = (1 - beta) bias (one rounding, as its addcmul). scratch:
+   (3 batch + 7) n floats. */
 void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, int64_t d_sb, int64_t d_st,
                  const float *bias, const float *alpha, const float *beta, const float *threshold,
                  const float *rho, const float *kappa, const float *w_rec,
                  float *spikes, float *vmem, float *u_out, float *a_out, int64_t o_sb, int64_t o_st, int keep,
-                 float *scratch)
+                 const float *drive_bias, float *scratch)
 {
     /* Step by step, every row in turn: the traces are time-major, so each step reads and writes one contiguous
        block (what the hardware prefetches well), and the rows' states (3 batch n floats) stay in the cache. */
     float *us = scratch, *vs = scratch + batch * n, *as = scratch + 2 * batch * n;
     float *junk = scratch + 3 * batch * n, *x = junk + 3 * n;
-    int *active = (int *)(x + n);
+    float *formed = x + n;
+    int *active = (int *)(formed + n);
     for (int64_t b = 0; b < batch; ++b)
         for (int64_t j = 0; j < n; ++j) {
             us[b * n + j] = bias[j];
@@ -301,6 +323,10 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t at = b * o_sb + t * o_st;
             const float *d = drive + b * d_sb + t * d_st;
+            if (drive_bias) {
+                form_drive(n, d, beta, drive_bias, formed);
+                d = formed;
+            }
             if (w_rec && t > 0) {  /* S_0 = 0: no recurrent current at the first step */
                 recurrent_row(n, spikes + at - o_st, w_rec, d, active, x);
                 d = x;
@@ -628,21 +654,41 @@ static __attribute__((noinline)) void recurrent_grad_row(int64_t n, const float 
     }
 }
 
+/* A row's gradient of its input projection P where the forward pass formed the drive d = fmaf(P, beta, c)
+   (lif_forward's drive_bias): dLoss/dP = gU beta (one rounding, as autograd's product through lif_drive's
+   addcmul), into gd in place; and the running sums over time of gU (the bias's share through c) and, given p,
+   of gU P (beta's). */
+static __attribute__((noinline)) void projection_grad_row(int64_t n, const float *restrict beta,
+                                                          const float *restrict p, float *restrict gd,
+                                                          float *restrict s_gu, float *restrict s_gup)
+{
+    if (p)
+        for (int64_t j = 0; j < n; ++j) s_gup[j] = fmaf(gd[j], p[j], s_gup[j]);
+    for (int64_t j = 0; j < n; ++j) {
+        s_gu[j] += gd[j];
+        gd[j] = gd[j] * beta[j];
+    }
+}
+
 /* Backward: the adjoint recursion, backwards in time. g_s/g_v/g_u: incoming gradients, rows at b * sb + t * st
    (unit neuron stride; a stride may be 0, a broadcast), or NULL; a_tr NULL when not adaptive. Writes gU
    (= dLoss/d drive) into g_drive (time-major) and the per-row sums
    over time of gV_t V'_{t-1}, gU_t U_{t-1}, gTheta_t, gA_t A_{t-1}, gTheta_t A_{t-1} into sums (5, batch, n)
    (with_sums = 0: left at zero).
    w_rec_t: the transposed recurrent weights (n x n), or NULL. surrogate: H'(V_t - theta_t) for every step, or
-   NULL: formed row by row as fast_sigmoid with slope surrogate_scale (backward_body). scratch: (4 batch + 2) n
-   floats. */
+   NULL: formed row by row as fast_sigmoid with slope surrogate_scale (backward_body). proj_sums (2, batch, n),
+   or NULL: the forward pass formed the drive from the input projection P (lif_forward's drive_bias), and
+   g_drive receives dLoss/dP = gU beta instead, with the per-row sums over time of gU (for the bias) and, given
+   P (proj, rows at b * p_sb + t * p_st; else left at zero), of gU P (for beta) in proj_sums (projection_grad_row).
+   scratch: (4 batch + 2) n floats. */
 void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int64_t gs_sb, int64_t gs_st,
                   const float *g_v, int64_t gv_sb, int64_t gv_st, const float *g_u, int64_t gu_sb, int64_t gu_st,
                   const float *surrogate, const float *spikes, const float *vmem, const float *u_tr,
                   const float *a_tr, int64_t o_sb, int64_t o_st,
                   const float *bias, const float *alpha, const float *beta, const float *threshold,
                   const float *rho, const float *kappa, const float *w_rec_t, float surrogate_scale,
-                  float *g_drive, float *sums, int with_sums, float *scratch)
+                  float *g_drive, float *sums, int with_sums, const float *proj, int64_t p_sb, int64_t p_st,
+                  float *proj_sums, float *scratch)
 {
     /* Step by step backwards, every row in turn, as the forward pass: each step's traces are one contiguous
        block; the rows' adjoint states (4 batch n floats) and sums stay in the cache. Each row's sums still add
@@ -652,6 +698,7 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
     float *zeros = scratch + 4 * plane, *gs_rec = zeros + n;
     for (int64_t i = 0; i < 4 * plane + n; ++i) scratch[i] = 0.0f;
     for (int64_t i = 0; i < 5 * plane; ++i) sums[i] = 0.0f;
+    if (proj_sums) for (int64_t i = 0; i < 2 * plane; ++i) proj_sums[i] = 0.0f;
     const backward_row_fn row_fn = backward_rows[8 * (a_tr != NULL) + 4 * (surrogate == NULL)
                                                  + 2 * (g_v != NULL || g_u != NULL) + (with_sums != 0)];
     for (int64_t t = steps - 1; t >= 0; --t)
@@ -659,7 +706,8 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
             const int64_t row = b * n, at = b * o_sb + t * o_st;
             const float *gs_in = g_s ? g_s + b * gs_sb + t * gs_st : zeros;
             if (w_rec_t && t < steps - 1) {  /* gS_t also reaches the next step's drive: + gd_{t+1} W^T */
-                recurrent_grad_row(n, g_drive + at + o_st, w_rec_t, gs_in, gs_rec);
+                /* (gd_{t+1} = gU_{t+1}, which the row's adjoint state gun still holds; g_drive may hold gU beta) */
+                recurrent_grad_row(n, gun + row, w_rec_t, gs_in, gs_rec);
                 gs_in = gs_rec;
             }
             row_fn(n, surrogate_scale, gs_in, g_v ? g_v + b * gv_sb + t * gv_st : zeros,
@@ -671,6 +719,9 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
                    alpha, beta, threshold, rho, kappa, gvn + row, gun + row, gan + row, gthn + row,
                    g_drive + at, sums + row, sums + plane + row, sums + 2 * plane + row,
                    sums + 3 * plane + row, sums + 4 * plane + row);
+            if (proj_sums)
+                projection_grad_row(n, beta, proj ? proj + b * p_sb + t * p_st : NULL, g_drive + at,
+                                    proj_sums + row, proj_sums + plane + row);
         }
 }
 """
@@ -728,9 +779,9 @@ def _build() -> ctypes.CDLL | None:
             return None
     lib = ctypes.CDLL(str(target))
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 11 + [i64] * 2 + [ctypes.c_int, ptr]
+    lib.lif_forward.argtypes = [i64] * 3 + [ptr] + [i64] * 2 + [ptr] * 11 + [i64] * 2 + [ctypes.c_int, ptr, ptr]
     lib.lif_backward.argtypes = ([i64] * 3 + [ptr, i64, i64] * 3 + [ptr] * 5 + [i64] * 2 + [ptr] * 7
-                                 + [ctypes.c_float] + [ptr] * 2 + [ctypes.c_int, ptr])
+                                 + [ctypes.c_float] + [ptr] * 2 + [ctypes.c_int] + [ptr, i64, i64] + [ptr] * 2)
     lib.lif_step_chips.argtypes = ([i64] * 3 + [ptr, i64, i64, i64, ptr, ptr] + [ptr] * 3 + [ptr] * 5
                                    + [ptr, i64, ptr, i64, ptr, i64, ptr, ptr, i64, ptr, ctypes.c_int])
     lib.lif_forward.restype = lib.lif_backward.restype = lib.lif_step_chips.restype = None
@@ -878,10 +929,12 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
             threshold: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
-            kappa: torch.Tensor | None, keep_traces: bool) -> tuple[torch.Tensor | None, ...]:
+            kappa: torch.Tensor | None, keep_traces: bool, projected: bool = False) -> tuple[torch.Tensor | None, ...]:
     """Spikes, membrane after reset, ``U`` and the adaptation trace, as :func:`robust_snn.core.lif_scan._run`
     returns them (time-major; membrane, ``U`` and adaptation ``None`` unless ``keep_traces``, adaptation
-    ``None`` when not adaptive)."""
+    ``None`` when not adaptive). ``projected``: ``drive`` is the input projection ``P``, and each row's drive is
+    formed from it as :func:`~robust_snn.core.lif_step.lif_drive` forms it (the same numbers, without writing
+    the drive out and reading it back)."""
     batch, steps, n = drive.shape
     drive = drive.detach()
     if drive.stride(2) != 1:
@@ -891,10 +944,11 @@ def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: 
     adapt = time_major_like(drive) if keep_traces and rho is not None else None
     params = _vectors(drive, bias, alpha, beta, threshold, rho, kappa)
     w = None if w_rec is None else w_rec.detach().contiguous()
-    scratch = drive.new_empty((3 * batch + 6) * n)
+    drive_bias = ((1 - beta) * bias).detach().reshape(-1).contiguous() if projected else None
+    scratch = drive.new_empty((3 * batch + 7) * n)
     library().lif_forward(batch, steps, n, drive.data_ptr(), drive.stride(0), drive.stride(1),
                           *(p.data_ptr() for p in params), _ptr(w), spikes.data_ptr(), _ptr(vmem), _ptr(u), _ptr(adapt),
-                          *spikes.stride()[:2], int(keep_traces), scratch.data_ptr())
+                          *spikes.stride()[:2], int(keep_traces), _ptr(drive_bias), scratch.data_ptr())
     return spikes, vmem, u, adapt
 
 
@@ -908,9 +962,13 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
              surrogate: torch.Tensor | float, spikes: torch.Tensor, vmem: torch.Tensor, u: torch.Tensor,
              adapt: torch.Tensor | None, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
              threshold: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
-             kappa: torch.Tensor | None, sums: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+             kappa: torch.Tensor | None, sums: bool = True, projected: bool = False,
+             proj: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """``dLoss/d drive`` ``(batch, time, n)`` and the ``(5, batch, n)`` per-row parameter-gradient sums, as
-    :func:`robust_snn.core.lif_scan_triton.backward` returns them. ``surrogate``: ``H'(V_t - theta_t)`` for
+    :func:`robust_snn.core.lif_scan_triton.backward` returns them, and ``None``. ``projected`` (the forward pass
+    formed the drive from the projection ``P``, :func:`forward`): ``dLoss/dP = beta dLoss/d drive`` instead, and
+    the ``(2, batch, n)`` per-row sums over time of ``dLoss/d drive`` (for the bias) and, given ``proj`` (``P``),
+    of ``P dLoss/d drive`` (for ``beta``; else zeros) in place of ``None``. ``surrogate``: ``H'(V_t - theta_t)`` for
     every step, or a number: the slope of ``fast_sigmoid``, which the loop then forms itself
     (:data:`SURROGATES_FORMED`). ``sums=False``: no time constant, threshold or adaptation parameter needs a
     gradient, and the sums are left at zero (measured, batch 128, T 100, one thread, AMD EPYC, medians of 25
@@ -929,12 +987,16 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     row_sums = spikes.new_empty(5, batch, n)
     params = _vectors(spikes, bias, alpha, beta, threshold, rho, kappa)
     w_t = None if w_rec is None else w_rec.detach().t().contiguous()
+    proj_sums = spikes.new_empty(2, batch, n) if projected else None
+    p = None if proj is None else proj.detach()
+    p = p if p is None or p.stride(2) == 1 else p.contiguous()
     scratch = spikes.new_empty((4 * batch + 2) * n)
     library().lif_backward(batch, steps, n, *incoming, *(_ptr(t) for t in traces), _ptr(a_tr),
-                           *spikes.stride()[:2], *(p.data_ptr() for p in params), _ptr(w_t),
+                           *spikes.stride()[:2], *(p_.data_ptr() for p_ in params), _ptr(w_t),
                            float(surrogate) if formed else 0.0, g_drive.data_ptr(), row_sums.data_ptr(), int(sums),
+                           _ptr(p), *(p.stride()[:2] if p is not None else (0, 0)), _ptr(proj_sums),
                            scratch.data_ptr())
-    return g_drive, row_sums
+    return g_drive, row_sums, proj_sums
 
 
 __all__ = ["ChipStep", "applies", "backward", "forward", "library", "wide_vectors"]

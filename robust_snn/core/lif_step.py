@@ -94,15 +94,21 @@ def decay(dt: float, tau: torch.Tensor) -> torch.Tensor:
 
 
 def project(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The input projection ``W x`` for all steps, ``(batch, time, n_in) -> (batch, time, n)``, in ``x``'s layout.
+    """The input projection ``W x`` for all steps, ``(batch, time, n_in) -> (batch, time, n)``, time-major
+    where that costs no more than a copy of ``x``.
 
     Why not plain ``x @ W^T``: a spike trace from a layer is stored time-major (:mod:`.trace_layout`), a
     transposed view that ``matmul`` would copy to fold batch and time; folding time and batch instead is free,
     and the product then comes out time-major too, so the next layer's drive, traces and gradients keep one
-    layout without copies. Each output row is the same dot products either way.
+    layout without copies. A batch-major input (data) with at most as many channels as outputs is copied to
+    time-major first, for the same reason: otherwise the drive is batch-major, and the backward pass copies
+    the gradient of the product (``n`` floats per row, against ``n_in`` for ``x``) to fold it for the weight
+    gradient. Each output row is the same dot products either way.
     """
     if x.dim() == 3 and not x.is_contiguous() and x.transpose(0, 1).is_contiguous():
         return torch.matmul(x.transpose(0, 1), weight.t()).transpose(0, 1)
+    if x.dim() == 3 and x.shape[0] > 1 and x.shape[1] > 1 and x.shape[2] <= weight.shape[-2]:
+        return torch.matmul(x.transpose(0, 1).contiguous(), weight.t()).transpose(0, 1)
     return torch.matmul(x, weight.t())
 
 
