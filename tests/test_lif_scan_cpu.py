@@ -46,10 +46,10 @@ def calls(monkeypatch):
     return counted
 
 
-def layer(n_out: int = 37, **kw) -> LIFLayer:
+def layer(n_out: int = 37, n_in: int = 6, **kw) -> LIFLayer:
     """37 neurons: not a multiple of any vector width, so the loops' remainders are exercised."""
     torch.manual_seed(0)
-    lif = LIFLayer(6, n_out, dt=1e-3, tau_mem=0.02, tau_syn=0.008, threshold=0.7, bias=0.02, **kw)
+    lif = LIFLayer(n_in, n_out, dt=1e-3, tau_mem=0.02, tau_syn=0.008, threshold=0.7, bias=0.02, **kw)
     with torch.no_grad():
         lif.bias.uniform_(-0.05, 0.1)
         lif.log_tau_mem.add_(0.3 * torch.randn(n_out))
@@ -380,3 +380,41 @@ def test_recurrent_layers_keep_the_python_loop_without_wide_vectors(calls, monke
     with torch.no_grad():
         layer()(x)  # feed-forward layers still take them
     assert calls["forward"] == 1
+
+
+@compiled
+@pytest.mark.parametrize("trained", ["everything", "weights-and-biases"])
+@pytest.mark.parametrize("kw", FEED_FORWARD[:2], ids=IDS[:2])
+def test_two_layers_with_time_major_gradients_match_the_python_loop(kw, trained, calls):
+    """Two stacked narrow layers (20 -> 10 neurons, 13 samples) with every trace and incoming gradient time-major,
+    as in a network: the compiled loops run a step's rows side by side in groups (12 rows of 20 and 25 of 10:
+    partial last groups), forming the drive from the projection in the forward pass and the projection's
+    gradient in the backward pass. Spikes equal the Python loop's bit for bit, gradients to float32 rounding."""
+    first, second = layer(n_out=20, **kw), layer(n_out=10, n_in=20, **kw)
+    if trained == "weights-and-biases":
+        set_trainable(first, ("weights", "biases"))
+        set_trainable(second, ("weights", "biases"))
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(13, 40, 6, generator=g) * 2
+    w = torch.randn(40, 13, 10, generator=g).transpose(0, 1)  # time-major, as a next layer's gradient comes
+    results = []
+    for kernels in (True, False):
+        scan_module.use_cpu_kernels = kernels
+        try:
+            hidden = first(x)
+            out = second(hidden)
+            (out * w).sum().backward()
+        finally:
+            scan_module.use_cpu_kernels = True
+        grads = {f"{k}.{n}": p.grad.clone() for k, lif in (("1", first), ("2", second))
+                 for n, p in lif.named_parameters() if p.requires_grad}
+        results.append((hidden.detach(), out.detach(), grads))
+        first.zero_grad(set_to_none=True)
+        second.zero_grad(set_to_none=True)
+    assert calls == {"forward": 2, "backward": 2}
+    (h1, o1, g1), (h2, o2, g2) = results
+    assert h1.transpose(0, 1).is_contiguous() and h1.sum() > 100 and o1.sum() > 20
+    assert torch.equal(h1, h2) and torch.equal(o1, o2)
+    assert g1.keys() == g2.keys()
+    for name, value in g2.items():
+        assert torch.allclose(g1[name], value, rtol=1e-4, atol=1e-5 + 1e-5 * float(value.abs().max())), name

@@ -283,6 +283,24 @@ static __attribute__((noinline)) void recurrent_row(int64_t n, const float *rest
     }
 }
 
+/* Rows per call of a row function where a step's rows lie side by side (time-major traces, no recurrent
+   weights) and the layer is narrow (n <= GROUP_FLOATS / 8): every update is element by element with per-neuron
+   constants, so GROUP_FLOATS / n rows run as one row of that many neurons against constants repeated as often
+   (tile). A call per row costs about as much as a 10-neuron row's arithmetic. Measured (batch 128, T 100, one
+   thread, AMD EPYC, medians of 60 interleaved calls, 2026-12-01): 10 neurons forward 0.58 -> 0.33 ms, backward
+   0.76 -> 0.31; at 64 neurons (4 rows a call) the forward was slower, 1.50 -> 1.72, the backward 1.69 -> 1.54,
+   so wider layers keep a call per row. */
+#ifndef GROUP_FLOATS
+#define GROUP_FLOATS 256
+#endif
+static inline int64_t row_group(int64_t n) { return 8 * n <= GROUP_FLOATS ? GROUP_FLOATS / n : 1; }
+/* group copies of the n values c (or zeros) side by side into out. */
+static void tile(int64_t group, int64_t n, const float *c, float *out)
+{
+    for (int64_t g = 0; g < group; ++g)
+        for (int64_t j = 0; j < n; ++j) out[g * n + j] = c ? c[j] : 0.0f;
+}
+
 /* A row's drive from its input projection p, as lif_drive forms it: fmaf(p, beta, c), c = (1 - beta) bias. */
 static __attribute__((noinline)) void form_drive(int64_t n, const float *restrict p, const float *restrict beta,
                                                  const float *restrict c, float *restrict d)
@@ -295,7 +313,7 @@ static __attribute__((noinline)) void form_drive(int64_t n, const float *restric
    the current S_{t-1} w_rec added to the drive from the second step on. drive_bias (n floats, or NULL): the
    rows given are the input projection P, and each row's drive is formed as lif_drive forms it,
    fmaf(P, beta, drive_bias) with drive_bias = (1 - beta) bias (one rounding, as its addcmul). scratch:
-   (3 batch + 7) n floats. */
+   (3 batch + 7) n + 10 max(GROUP_FLOATS, n) floats. */
 void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, int64_t d_sb, int64_t d_st,
                  const float *bias, const float *alpha, const float *beta, const float *threshold,
                  const float *rho, const float *kappa, const float *w_rec,
@@ -319,6 +337,27 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
     int adaptive = keep && a_out != NULL;
     for (int64_t j = 0; j < n; ++j) adaptive |= rho[j] != 0.0f || kappa[j] != 0.0f;
     const forward_row_fn row_fn = forward_rows[2 * adaptive + (keep != 0)];
+    const int64_t group = row_group(n);
+    if (!w_rec && group > 1 && d_sb == n && o_sb == n) {  /* rows side by side: group rows per call */
+        const int64_t w = group * n;
+        float *tiles = scratch + (3 * batch + 7) * n;
+        float *ta = tiles, *tb = tiles + w, *tt = tiles + 2 * w, *tr = tiles + 3 * w, *tk = tiles + 4 * w;
+        float *tc = tiles + 5 * w, *tf = tiles + 6 * w, *tj = tiles + 7 * w;  /* tj: 3 w floats */
+        tile(group, n, alpha, ta); tile(group, n, beta, tb); tile(group, n, threshold, tt);
+        tile(group, n, rho, tr); tile(group, n, kappa, tk); tile(group, n, drive_bias, tc);
+        for (int64_t t = 0; t < steps; ++t)
+            for (int64_t b0 = 0; b0 < batch; b0 += group) {
+                const int64_t m = (b0 + group <= batch ? group : batch - b0) * n, at = b0 * n + t * o_st;
+                const float *d = drive + b0 * n + t * d_st;
+                if (drive_bias) {
+                    form_drive(m, d, tb, tc, tf);
+                    d = tf;
+                }
+                row_fn(m, d, ta, tb, tt, tr, tk, us + b0 * n, vs + b0 * n, as + b0 * n, spikes + at,
+                       keep ? vmem + at : tj, keep ? u_out + at : tj + w, keep && a_out ? a_out + at : tj + 2 * w);
+            }
+        return;
+    }
     for (int64_t t = 0; t < steps; ++t)
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t at = b * o_sb + t * o_st;
@@ -680,7 +719,7 @@ static __attribute__((noinline)) void projection_grad_row(int64_t n, const float
    or NULL: the forward pass formed the drive from the input projection P (lif_forward's drive_bias), and
    g_drive receives dLoss/dP = gU beta instead, with the per-row sums over time of gU (for the bias) and, given
    P (proj, rows at b * p_sb + t * p_st; else left at zero), of gU P (for beta) in proj_sums (projection_grad_row).
-   scratch: (4 batch + 2) n floats. */
+   scratch: (4 batch + 2) n + 8 max(GROUP_FLOATS, n) floats. */
 void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int64_t gs_sb, int64_t gs_st,
                   const float *g_v, int64_t gv_sb, int64_t gv_st, const float *g_u, int64_t gu_sb, int64_t gu_st,
                   const float *surrogate, const float *spikes, const float *vmem, const float *u_tr,
@@ -701,6 +740,31 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
     if (proj_sums) for (int64_t i = 0; i < 2 * plane; ++i) proj_sums[i] = 0.0f;
     const backward_row_fn row_fn = backward_rows[8 * (a_tr != NULL) + 4 * (surrogate == NULL)
                                                  + 2 * (g_v != NULL || g_u != NULL) + (with_sums != 0)];
+    const int64_t group = row_group(n);
+    if (!w_rec_t && group > 1 && o_sb == n && (!g_s || gs_sb == n) && (!g_v || gv_sb == n)
+        && (!g_u || gu_sb == n) && (!proj || p_sb == n)) {  /* rows side by side: group rows per call */
+        const int64_t w = group * n;
+        float *tiles = scratch + 4 * plane + 2 * n;
+        float *ta = tiles, *tb = tiles + w, *tt = tiles + 2 * w, *tr = tiles + 3 * w, *tk = tiles + 4 * w;
+        float *tbias = tiles + 5 * w, *tz = tiles + 6 * w;
+        tile(group, n, alpha, ta); tile(group, n, beta, tb); tile(group, n, threshold, tt);
+        tile(group, n, rho, tr); tile(group, n, kappa, tk); tile(group, n, bias, tbias); tile(group, n, NULL, tz);
+        for (int64_t t = steps - 1; t >= 0; --t)
+            for (int64_t b0 = 0; b0 < batch; b0 += group) {
+                const int64_t m = (b0 + group <= batch ? group : batch - b0) * n, row = b0 * n;
+                const int64_t at = row + t * o_st;
+                row_fn(m, surrogate_scale, g_s ? g_s + row + t * gs_st : tz, g_v ? g_v + row + t * gv_st : tz,
+                       g_u ? g_u + row + t * gu_st : tz, surrogate ? surrogate + at : tz, vmem + at, spikes + at,
+                       t > 0 ? vmem + at - o_st : tz, t > 0 ? u_tr + at - o_st : tbias,
+                       t > 0 && a_tr ? a_tr + at - o_st : tz, ta, tb, tt, tr, tk,
+                       gvn + row, gun + row, gan + row, gthn + row, g_drive + at, sums + row, sums + plane + row,
+                       sums + 2 * plane + row, sums + 3 * plane + row, sums + 4 * plane + row);
+                if (proj_sums)
+                    projection_grad_row(m, tb, proj ? proj + row + t * p_st : NULL, g_drive + at,
+                                        proj_sums + row, proj_sums + plane + row);
+            }
+        return;
+    }
     for (int64_t t = steps - 1; t >= 0; --t)
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t row = b * n, at = b * o_sb + t * o_st;
@@ -730,6 +794,9 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
 #: ``fmaf`` calls, so each value is rounded as PyTorch's kernels round it (the forward pass equals the loop bit
 #: for bit).
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu99")
+
+#: GROUP_FLOATS of the C source (the scratch the grouped rows' constants take).
+GROUP_FLOATS = 256
 
 _lock = threading.Lock()
 _library: list[ctypes.CDLL | None] = []  # [] until first use, then [the library] or [None] (unavailable)
@@ -945,7 +1012,7 @@ def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: 
     params = _vectors(drive, bias, alpha, beta, threshold, rho, kappa)
     w = None if w_rec is None else w_rec.detach().contiguous()
     drive_bias = ((1 - beta) * bias).detach().reshape(-1).contiguous() if projected else None
-    scratch = drive.new_empty((3 * batch + 7) * n)
+    scratch = drive.new_empty((3 * batch + 7) * n + 10 * max(GROUP_FLOATS, n))
     library().lif_forward(batch, steps, n, drive.data_ptr(), drive.stride(0), drive.stride(1),
                           *(p.data_ptr() for p in params), _ptr(w), spikes.data_ptr(), _ptr(vmem), _ptr(u), _ptr(adapt),
                           *spikes.stride()[:2], int(keep_traces), _ptr(drive_bias), scratch.data_ptr())
@@ -981,7 +1048,11 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
               for t in (None if formed else surrogate, spikes, vmem, u)]
     a_tr = in_trace_layout(adapt.detach().float(), spikes) if rho is not None else None
     grads = [None if g is None else g.detach().float() for g in (g_spikes, g_vmem, g_u)]
-    grads = [g if g is None or g.stride(2) == 1 else in_trace_layout(g, spikes) for g in grads]
+    # A narrow layer without recurrent weights runs a step's rows in groups (GROUP_FLOATS), which needs them side
+    # by side: its incoming gradients are brought into the traces' layout (a small copy; e.g. a mean over time
+    # gives one broadcast over the steps, a loss on batch-major logits a batch-major one).
+    grouped = w_rec is None and 8 * n <= GROUP_FLOATS
+    grads = [g if g is None or (g.stride(2) == 1 and not grouped) else in_trace_layout(g, spikes) for g in grads]
     incoming = [x for g in grads for x in ((None, 0, 0) if g is None else (g.data_ptr(), *g.stride()[:2]))]
     g_drive = time_major_like(spikes)
     row_sums = spikes.new_empty(5, batch, n)
@@ -990,7 +1061,7 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     proj_sums = spikes.new_empty(2, batch, n) if projected else None
     p = None if proj is None else proj.detach()
     p = p if p is None or p.stride(2) == 1 else p.contiguous()
-    scratch = spikes.new_empty((4 * batch + 2) * n)
+    scratch = spikes.new_empty((4 * batch + 2) * n + 8 * max(GROUP_FLOATS, n))
     library().lif_backward(batch, steps, n, *incoming, *(_ptr(t) for t in traces), _ptr(a_tr),
                            *spikes.stride()[:2], *(p_.data_ptr() for p_ in params), _ptr(w_t),
                            float(surrogate) if formed else 0.0, g_drive.data_ptr(), row_sums.data_ptr(), int(sums),
