@@ -21,6 +21,12 @@ recursion each run as one GPU kernel instead, :mod:`robust_snn.core.lif_scan_tri
 compiled C loops, :mod:`robust_snn.core.lif_scan_cpu` (the forward pass bit for bit the loop's without
 recurrent weights, to rounding with them); :data:`use_cpu_kernels` switches that off.
 
+Layers pass the input projection ``P = W x`` with ``projected=True``, and the scan forms the drive
+``lif_drive(P, bias, beta)`` itself: the CPU loops row by row as they go (the drive is never written out) and,
+in the backward pass, ``P``'s gradient ``beta gU`` and the bias's and ``beta``'s shares through the drive
+(:func:`_backward`); every other path forms the drive first and converts the gradient after, with the same
+tensor operations autograd would run through ``lif_drive``.
+
 The forward loop is :func:`~robust_snn.core.lif_step.lif_step` over time, writing into preallocated buffers.
 The backward pass is the adjoint of that step's equations, in the notation of its docstring (``W`` = ``W_r``,
 ``V'`` the membrane after reset, ``gXout`` the incoming gradient of a returned trace).
