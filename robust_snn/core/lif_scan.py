@@ -170,8 +170,6 @@ class LIFScan(torch.autograd.Function):
         spikes, vmem, u, adapt = output
         ctx.shape, ctx.scale = shape, scale
         ctx.projected = bool(rest and rest[0])
-        # beta's gradient through the drive needs the projection (P - bias): kept only then
-        ctx.proj = drive if ctx.projected and ctx.needs_input_grad[3] else None
         ctx.has_rec, ctx.adaptive = w_rec is not None, rho is not None
         ctx.mark_non_differentiable(adapt)
         ctx.set_materialize_grads(False)
@@ -181,12 +179,15 @@ class LIFScan(torch.autograd.Function):
             rho if rho is not None else None,
             kappa if kappa is not None else None,
             spikes, vmem, u, adapt,
+            # beta's gradient through the drive needs the projection (P - bias): kept only then
+            drive if ctx.projected and ctx.needs_input_grad[3] else None,
         )
 
     @staticmethod
     def backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN205
-        return (*_backward(g_spikes, g_vmem, g_u, *ctx.saved_tensors, ctx.needs_input_grad[:8], ctx.shape,
-                           ctx.scale, ctx.projected, ctx.proj), None, None, None)
+        *saved, proj = ctx.saved_tensors
+        return (*_backward(g_spikes, g_vmem, g_u, *saved, ctx.needs_input_grad[:8], ctx.shape, ctx.scale,
+                           ctx.projected, proj), None, None, None)
 
 
 def _recurrent_weight_grad(spikes: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
@@ -410,16 +411,16 @@ def _setup_context(ctx, inputs, output):  # noqa: ANN001, ANN202
     drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale, projected = inputs
     spikes, vmem, u, adapt = output
     ctx.surrogate, ctx.scale, ctx.projected = surrogate, scale, projected
-    ctx.proj = drive if projected and ctx.needs_input_grad[3] else None
     ctx.mark_non_differentiable(adapt)
     ctx.set_materialize_grads(False)
-    ctx.save_for_backward(bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt)
+    ctx.save_for_backward(bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt,
+                          drive if projected and ctx.needs_input_grad[3] else None)  # P, for beta's gradient
 
 
 def _op_backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN202
     needs = [bool(n) for n in ctx.needs_input_grad[:8]]
-    grads = lif_scan_backward_op(g_spikes, g_vmem, g_u, *ctx.saved_tensors, needs, ctx.surrogate, ctx.scale,
-                                 ctx.projected, ctx.proj)
+    *saved, proj = ctx.saved_tensors
+    grads = lif_scan_backward_op(g_spikes, g_vmem, g_u, *saved, needs, ctx.surrogate, ctx.scale, ctx.projected, proj)
     return (*(g if need else None for g, need in zip(grads, needs)), None, None, None)
 
 
