@@ -236,26 +236,21 @@ def _backward(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, k
         fused = _adjoint(*args, need, shape, scale, fused_projection=(proj if need[3] else None,))
         if fused is not None:
             return fused
-    grads = list(_adjoint(*args, (True, *need[1:]), shape, scale))  # gU, then what the drive adds
-    g_drive = grads[0]
-    total = g_drive.sum((0, 1))
-    grads[0] = beta * g_drive if need[0] else None
-    if need[1]:
-        grads[1] = grads[1] + total * (1 - beta)
-    if need[3]:
-        grads[3] = grads[3] + (g_drive * proj).sum((0, 1)) - total * bias
-    return tuple(grads)
+    g_drive, *rest = _adjoint(*args, (True, *need[1:]), shape, scale)  # gU, then what the drive adds
+    grads = (beta * g_drive if need[0] else None, *rest)
+    return _with_drive_shares(grads, g_drive.sum((0, 1)), (g_drive * proj).sum((0, 1)) if need[3] else None,
+                              bias, beta, need)
 
 
-def _with_projection_sums(grads, proj_sums, bias, beta, need):  # noqa: ANN001, ANN202
-    """:func:`_from_sums`'s gradients plus the drive's shares of the bias's and beta's, from the CPU backward
-    loop's per-row sums of ``gU`` and ``gU P``."""
+def _with_drive_shares(grads, g_sum, gp_sum, bias, beta, need):  # noqa: ANN001, ANN202
+    """``grads`` plus the bias's and beta's shares through the drive ``(1 - beta) b + beta P``, given the sums
+    over all rows and steps of ``gU`` (``g_sum``) and of ``gU P`` (``gp_sum``, needed only for beta):
+    ``(1 - beta) g_sum`` and ``gp_sum - bias g_sum``."""
     grads = list(grads)
-    total = proj_sums[0].sum(0)
     if need[1]:
-        grads[1] = grads[1] + total * (1 - beta)
+        grads[1] = grads[1] + g_sum * (1 - beta)
     if need[3]:
-        grads[3] = grads[3] + proj_sums[1].sum(0) - total * bias
+        grads[3] = grads[3] + gp_sum - g_sum * bias
     return tuple(grads)
 
 
@@ -272,26 +267,24 @@ def _adjoint(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, ka
     with_sums = _needs_sums(need)
     cpu = {} if kernels is not lif_scan_cpu else (
         {"projected": True, "proj": fused_projection[0]} if fused_projection is not None else {"projected": False})
-    if kernels is not None and _SURROGATE_NAMES.get(shape) in getattr(kernels, "SURROGATES_FORMED", ()):
-        # The compiled loop forms H'(V_t - theta_t) itself, row by row (the same operations): pass the slope.
-        g_drive, sums, *proj_sums = kernels.backward(g_spikes, g_vmem, g_u, float(scale), spikes, vmem, u, adapt,
-                                                     bias, alpha, beta, threshold, w_rec, rho, kappa,
-                                                     sums=with_sums, **cpu)
-        grads = _from_sums(g_drive, sums, beta, spikes, need, scaled=fused_projection is not None)
-        return grads if fused_projection is None else _with_projection_sums(grads, proj_sums[0], bias, beta, need)
-    zeros = torch.zeros_like(spikes[:, 0])
-    if adaptive:
-        adapt_prev = _shift(adapt, zeros[:, None])
-        theta = threshold + kappa * adapt_prev
-    else:
-        theta = threshold.expand_as(spikes)
-    v_pre = torch.addcmul(vmem, spikes, theta)
-    surrogate = shape(v_pre.sub_(theta), scale)  # H'(V_t - theta_t), all steps at once (in place: no temporary)
+    # A compiled loop that forms H'(V_t - theta_t) itself, row by row (the same operations), takes the slope.
+    formed = kernels is not None and _SURROGATE_NAMES.get(shape) in getattr(kernels, "SURROGATES_FORMED", ())
+    if not formed:
+        zeros = torch.zeros_like(spikes[:, 0])
+        if adaptive:
+            adapt_prev = _shift(adapt, zeros[:, None])
+            theta = threshold + kappa * adapt_prev
+        else:
+            theta = threshold.expand_as(spikes)
+        v_pre = torch.addcmul(vmem, spikes, theta)
+        surrogate = shape(v_pre.sub_(theta), scale)  # H'(V_t - theta_t), all steps at once (in place: no temporary)
     if kernels is not None:
-        g_drive, sums, *proj_sums = kernels.backward(g_spikes, g_vmem, g_u, surrogate, spikes, vmem, u, adapt, bias,
-                                                     alpha, beta, threshold, w_rec, rho, kappa, sums=with_sums, **cpu)
+        g_drive, sums, *proj_sums = kernels.backward(g_spikes, g_vmem, g_u, float(scale) if formed else surrogate,
+                                                     spikes, vmem, u, adapt, bias, alpha, beta, threshold, w_rec,
+                                                     rho, kappa, sums=with_sums, **cpu)
         grads = _from_sums(g_drive, sums, beta, spikes, need, scaled=fused_projection is not None)
-        return grads if fused_projection is None else _with_projection_sums(grads, proj_sums[0], bias, beta, need)
+        return grads if fused_projection is None else _with_drive_shares(
+            grads, proj_sums[0][0].sum(0), proj_sums[0][1].sum(0), bias, beta, need)
 
     if g_spikes is None:
         g_spikes = torch.zeros_like(spikes)

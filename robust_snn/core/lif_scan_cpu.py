@@ -293,12 +293,13 @@ static __attribute__((noinline)) void recurrent_row(int64_t n, const float *rest
 #ifndef GROUP_FLOATS
 #define GROUP_FLOATS 256
 #endif
-static inline int64_t row_group(int64_t n) { return 8 * n <= GROUP_FLOATS ? GROUP_FLOATS / n : 1; }
-/* group copies of the n values c (or zeros) side by side into out. */
-static void tile(int64_t group, int64_t n, const float *c, float *out)
+int64_t row_group(int64_t n) { return 8 * n <= GROUP_FLOATS ? GROUP_FLOATS / n : 1; }
+/* group copies of the n values c (or zeros) side by side into out; returns out. */
+static float *tile(int64_t group, int64_t n, const float *c, float *out)
 {
     for (int64_t g = 0; g < group; ++g)
         for (int64_t j = 0; j < n; ++j) out[g * n + j] = c ? c[j] : 0.0f;
+    return out;
 }
 
 /* A row's drive from its input projection p, as lif_drive forms it: fmaf(p, beta, c), c = (1 - beta) bias. */
@@ -312,8 +313,9 @@ static __attribute__((noinline)) void form_drive(int64_t n, const float *restric
    step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written. w_rec (n x n, or NULL): recurrent weights,
    the current S_{t-1} w_rec added to the drive from the second step on. drive_bias (n floats, or NULL): the
    rows given are the input projection P, and each row's drive is formed as lif_drive forms it,
-   fmaf(P, beta, drive_bias) with drive_bias = (1 - beta) bias (one rounding, as its addcmul). scratch:
-   (3 batch + 7) n + 10 max(GROUP_FLOATS, n) floats. */
+   fmaf(P, beta, drive_bias) with drive_bias = (1 - beta) bias (one rounding, as its addcmul). Rows run
+   row_group(n) at a time where they lie side by side (unit row stride, no recurrent weights), else one by one.
+   scratch: 3 batch n + 10 row_group(n) n floats + n ints. */
 void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, int64_t d_sb, int64_t d_st,
                  const float *bias, const float *alpha, const float *beta, const float *threshold,
                  const float *rho, const float *kappa, const float *w_rec,
@@ -322,10 +324,12 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
 {
     /* Step by step, every row in turn: the traces are time-major, so each step reads and writes one contiguous
        block (what the hardware prefetches well), and the rows' states (3 batch n floats) stay in the cache. */
+    const int64_t group = !w_rec && d_sb == n && o_sb == n ? row_group(n) : 1, w = group * n;
     float *us = scratch, *vs = scratch + batch * n, *as = scratch + 2 * batch * n;
-    float *junk = scratch + 3 * batch * n, *x = junk + 3 * n;
-    float *formed = x + n;
-    int *active = (int *)(formed + n);
+    float *tiles = scratch + 3 * batch * n;  /* 6 w tiled constants, the formed drive (w), unkept traces (3 w) */
+    float *formed = tiles + 6 * w, *junk = tiles + 7 * w;
+    int *active = (int *)(tiles + 10 * w);
+    float *x = tiles;  /* (the recurrent current's row: only where rows run one by one and no tile is used) */
     for (int64_t b = 0; b < batch; ++b)
         for (int64_t j = 0; j < n; ++j) {
             us[b * n + j] = bias[j];
@@ -337,41 +341,28 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
     int adaptive = keep && a_out != NULL;
     for (int64_t j = 0; j < n; ++j) adaptive |= rho[j] != 0.0f || kappa[j] != 0.0f;
     const forward_row_fn row_fn = forward_rows[2 * adaptive + (keep != 0)];
-    const int64_t group = row_group(n);
-    if (!w_rec && group > 1 && d_sb == n && o_sb == n) {  /* rows side by side: group rows per call */
-        const int64_t w = group * n;
-        float *tiles = scratch + (3 * batch + 7) * n;
-        float *ta = tiles, *tb = tiles + w, *tt = tiles + 2 * w, *tr = tiles + 3 * w, *tk = tiles + 4 * w;
-        float *tc = tiles + 5 * w, *tf = tiles + 6 * w, *tj = tiles + 7 * w;  /* tj: 3 w floats */
-        tile(group, n, alpha, ta); tile(group, n, beta, tb); tile(group, n, threshold, tt);
-        tile(group, n, rho, tr); tile(group, n, kappa, tk); tile(group, n, drive_bias, tc);
-        for (int64_t t = 0; t < steps; ++t)
-            for (int64_t b0 = 0; b0 < batch; b0 += group) {
-                const int64_t m = (b0 + group <= batch ? group : batch - b0) * n, at = b0 * n + t * o_st;
-                const float *d = drive + b0 * n + t * d_st;
-                if (drive_bias) {
-                    form_drive(m, d, tb, tc, tf);
-                    d = tf;
-                }
-                row_fn(m, d, ta, tb, tt, tr, tk, us + b0 * n, vs + b0 * n, as + b0 * n, spikes + at,
-                       keep ? vmem + at : tj, keep ? u_out + at : tj + w, keep && a_out ? a_out + at : tj + 2 * w);
-            }
-        return;
+    if (group > 1) {  /* the per-neuron constants repeated for group rows side by side */
+        alpha = tile(group, n, alpha, tiles);
+        beta = tile(group, n, beta, tiles + w);
+        threshold = tile(group, n, threshold, tiles + 2 * w);
+        rho = tile(group, n, rho, tiles + 3 * w);
+        kappa = tile(group, n, kappa, tiles + 4 * w);
+        if (drive_bias) drive_bias = tile(group, n, drive_bias, tiles + 5 * w);
     }
     for (int64_t t = 0; t < steps; ++t)
-        for (int64_t b = 0; b < batch; ++b) {
-            const int64_t at = b * o_sb + t * o_st;
+        for (int64_t b = 0; b < batch; b += group) {
+            const int64_t m = (b + group <= batch ? group : batch - b) * n, at = b * o_sb + t * o_st;
             const float *d = drive + b * d_sb + t * d_st;
             if (drive_bias) {
-                form_drive(n, d, beta, drive_bias, formed);
+                form_drive(m, d, beta, drive_bias, formed);
                 d = formed;
             }
             if (w_rec && t > 0) {  /* S_0 = 0: no recurrent current at the first step */
                 recurrent_row(n, spikes + at - o_st, w_rec, d, active, x);
                 d = x;
             }
-            row_fn(n, d, alpha, beta, threshold, rho, kappa, us + b * n, vs + b * n, as + b * n, spikes + at,
-                   keep ? vmem + at : junk, keep ? u_out + at : junk + n, keep && a_out ? a_out + at : junk + 2 * n);
+            row_fn(m, d, alpha, beta, threshold, rho, kappa, us + b * n, vs + b * n, as + b * n, spikes + at,
+                   keep ? vmem + at : junk, keep ? u_out + at : junk + w, keep && a_out ? a_out + at : junk + 2 * w);
         }
 }
 
@@ -719,7 +710,8 @@ static __attribute__((noinline)) void projection_grad_row(int64_t n, const float
    or NULL: the forward pass formed the drive from the input projection P (lif_forward's drive_bias), and
    g_drive receives dLoss/dP = gU beta instead, with the per-row sums over time of gU (for the bias) and, given
    P (proj, rows at b * p_sb + t * p_st; else left at zero), of gU P (for beta) in proj_sums (projection_grad_row).
-   scratch: (4 batch + 2) n + 8 max(GROUP_FLOATS, n) floats. */
+   Rows run row_group(n) at a time where they lie side by side (unit row strides, no recurrent weights), else
+   one by one. scratch: 4 batch n + n + 8 row_group(n) n floats. */
 void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int64_t gs_sb, int64_t gs_st,
                   const float *g_v, int64_t gv_sb, int64_t gv_st, const float *g_u, int64_t gu_sb, int64_t gu_st,
                   const float *surrogate, const float *spikes, const float *vmem, const float *u_tr,
@@ -733,48 +725,35 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
        block; the rows' adjoint states (4 batch n floats) and sums stay in the cache. Each row's sums still add
        its steps in the order T - 1 .. 0. */
     const int64_t plane = batch * n;
+    const int side_by_side = !w_rec_t && o_sb == n && (!g_s || gs_sb == n) && (!g_v || gv_sb == n)
+                             && (!g_u || gu_sb == n) && (!proj || p_sb == n);
+    const int64_t group = side_by_side ? row_group(n) : 1, w = group * n;
     float *gvn = scratch, *gun = scratch + plane, *gan = scratch + 2 * plane, *gthn = scratch + 3 * plane;
-    float *zeros = scratch + 4 * plane, *gs_rec = zeros + n;
-    for (int64_t i = 0; i < 4 * plane + n; ++i) scratch[i] = 0.0f;
+    float *gs_rec = scratch + 4 * plane, *tiles = gs_rec + n;  /* 6 w tiled constants, w zeros */
+    const float *zeros = tile(group, n, NULL, tiles + 6 * w);
+    for (int64_t i = 0; i < 4 * plane; ++i) scratch[i] = 0.0f;
     for (int64_t i = 0; i < 5 * plane; ++i) sums[i] = 0.0f;
     if (proj_sums) for (int64_t i = 0; i < 2 * plane; ++i) proj_sums[i] = 0.0f;
     const backward_row_fn row_fn = backward_rows[8 * (a_tr != NULL) + 4 * (surrogate == NULL)
                                                  + 2 * (g_v != NULL || g_u != NULL) + (with_sums != 0)];
-    const int64_t group = row_group(n);
-    if (!w_rec_t && group > 1 && o_sb == n && (!g_s || gs_sb == n) && (!g_v || gv_sb == n)
-        && (!g_u || gu_sb == n) && (!proj || p_sb == n)) {  /* rows side by side: group rows per call */
-        const int64_t w = group * n;
-        float *tiles = scratch + 4 * plane + 2 * n;
-        float *ta = tiles, *tb = tiles + w, *tt = tiles + 2 * w, *tr = tiles + 3 * w, *tk = tiles + 4 * w;
-        float *tbias = tiles + 5 * w, *tz = tiles + 6 * w;
-        tile(group, n, alpha, ta); tile(group, n, beta, tb); tile(group, n, threshold, tt);
-        tile(group, n, rho, tr); tile(group, n, kappa, tk); tile(group, n, bias, tbias); tile(group, n, NULL, tz);
-        for (int64_t t = steps - 1; t >= 0; --t)
-            for (int64_t b0 = 0; b0 < batch; b0 += group) {
-                const int64_t m = (b0 + group <= batch ? group : batch - b0) * n, row = b0 * n;
-                const int64_t at = row + t * o_st;
-                row_fn(m, surrogate_scale, g_s ? g_s + row + t * gs_st : tz, g_v ? g_v + row + t * gv_st : tz,
-                       g_u ? g_u + row + t * gu_st : tz, surrogate ? surrogate + at : tz, vmem + at, spikes + at,
-                       t > 0 ? vmem + at - o_st : tz, t > 0 ? u_tr + at - o_st : tbias,
-                       t > 0 && a_tr ? a_tr + at - o_st : tz, ta, tb, tt, tr, tk,
-                       gvn + row, gun + row, gan + row, gthn + row, g_drive + at, sums + row, sums + plane + row,
-                       sums + 2 * plane + row, sums + 3 * plane + row, sums + 4 * plane + row);
-                if (proj_sums)
-                    projection_grad_row(m, tb, proj ? proj + row + t * p_st : NULL, g_drive + at,
-                                        proj_sums + row, proj_sums + plane + row);
-            }
-        return;
+    if (group > 1) {  /* the per-neuron constants repeated for group rows side by side */
+        alpha = tile(group, n, alpha, tiles);
+        beta = tile(group, n, beta, tiles + w);
+        threshold = tile(group, n, threshold, tiles + 2 * w);
+        rho = tile(group, n, rho, tiles + 3 * w);
+        kappa = tile(group, n, kappa, tiles + 4 * w);
+        bias = tile(group, n, bias, tiles + 5 * w);
     }
     for (int64_t t = steps - 1; t >= 0; --t)
-        for (int64_t b = 0; b < batch; ++b) {
-            const int64_t row = b * n, at = b * o_sb + t * o_st;
+        for (int64_t b = 0; b < batch; b += group) {
+            const int64_t m = (b + group <= batch ? group : batch - b) * n, row = b * n, at = b * o_sb + t * o_st;
             const float *gs_in = g_s ? g_s + b * gs_sb + t * gs_st : zeros;
             if (w_rec_t && t < steps - 1) {  /* gS_t also reaches the next step's drive: + gd_{t+1} W^T */
                 /* (gd_{t+1} = gU_{t+1}, which the row's adjoint state gun still holds; g_drive may hold gU beta) */
                 recurrent_grad_row(n, gun + row, w_rec_t, gs_in, gs_rec);
                 gs_in = gs_rec;
             }
-            row_fn(n, surrogate_scale, gs_in, g_v ? g_v + b * gv_sb + t * gv_st : zeros,
+            row_fn(m, surrogate_scale, gs_in, g_v ? g_v + b * gv_sb + t * gv_st : zeros,
                    g_u ? g_u + b * gu_sb + t * gu_st : zeros, surrogate ? surrogate + at : zeros,
                    vmem + at, spikes + at,
                    t > 0 ? vmem + at - o_st : zeros,           /* V'_{t-1}, V'_{-1} = 0 */
@@ -784,7 +763,7 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
                    g_drive + at, sums + row, sums + plane + row, sums + 2 * plane + row,
                    sums + 3 * plane + row, sums + 4 * plane + row);
             if (proj_sums)
-                projection_grad_row(n, beta, proj ? proj + b * p_sb + t * p_st : NULL, g_drive + at,
+                projection_grad_row(m, beta, proj ? proj + b * p_sb + t * p_st : NULL, g_drive + at,
                                     proj_sums + row, proj_sums + plane + row);
         }
 }
@@ -794,9 +773,6 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
 #: ``fmaf`` calls, so each value is rounded as PyTorch's kernels round it (the forward pass equals the loop bit
 #: for bit).
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu99")
-
-#: GROUP_FLOATS of the C source (the scratch the grouped rows' constants take).
-GROUP_FLOATS = 256
 
 _lock = threading.Lock()
 _library: list[ctypes.CDLL | None] = []  # [] until first use, then [the library] or [None] (unavailable)
@@ -853,6 +829,7 @@ def _build() -> ctypes.CDLL | None:
                                    + [ptr, i64, ptr, i64, ptr, i64, ptr, ptr, i64, ptr, ctypes.c_int])
     lib.lif_forward.restype = lib.lif_backward.restype = lib.lif_step_chips.restype = None
     lib.wide_vectors.argtypes, lib.wide_vectors.restype = [], ctypes.c_int
+    lib.row_group.argtypes, lib.row_group.restype = [i64], i64
     return lib
 
 
@@ -1012,7 +989,7 @@ def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: 
     params = _vectors(drive, bias, alpha, beta, threshold, rho, kappa)
     w = None if w_rec is None else w_rec.detach().contiguous()
     drive_bias = ((1 - beta) * bias).detach().reshape(-1).contiguous() if projected else None
-    scratch = drive.new_empty((3 * batch + 7) * n + 10 * max(GROUP_FLOATS, n))
+    scratch = drive.new_empty(3 * batch * n + 10 * library().row_group(n) * n + n)
     library().lif_forward(batch, steps, n, drive.data_ptr(), drive.stride(0), drive.stride(1),
                           *(p.data_ptr() for p in params), _ptr(w), spikes.data_ptr(), _ptr(vmem), _ptr(u), _ptr(adapt),
                           *spikes.stride()[:2], int(keep_traces), _ptr(drive_bias), scratch.data_ptr())
@@ -1048,10 +1025,10 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
               for t in (None if formed else surrogate, spikes, vmem, u)]
     a_tr = in_trace_layout(adapt.detach().float(), spikes) if rho is not None else None
     grads = [None if g is None else g.detach().float() for g in (g_spikes, g_vmem, g_u)]
-    # A narrow layer without recurrent weights runs a step's rows in groups (GROUP_FLOATS), which needs them side
-    # by side: its incoming gradients are brought into the traces' layout (a small copy; e.g. a mean over time
-    # gives one broadcast over the steps, a loss on batch-major logits a batch-major one).
-    grouped = w_rec is None and 8 * n <= GROUP_FLOATS
+    # A narrow layer without recurrent weights runs a step's rows in groups (the C source's row_group), which
+    # needs them side by side: its incoming gradients are brought into the traces' layout (a small copy; e.g. a
+    # mean over time gives one broadcast over the steps, a loss on batch-major logits a batch-major one).
+    grouped = w_rec is None and library().row_group(n) > 1
     grads = [g if g is None or (g.stride(2) == 1 and not grouped) else in_trace_layout(g, spikes) for g in grads]
     incoming = [x for g in grads for x in ((None, 0, 0) if g is None else (g.data_ptr(), *g.stride()[:2]))]
     g_drive = time_major_like(spikes)
@@ -1061,7 +1038,7 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     proj_sums = spikes.new_empty(2, batch, n) if projected else None
     p = None if proj is None else proj.detach()
     p = p if p is None or p.stride(2) == 1 else p.contiguous()
-    scratch = spikes.new_empty((4 * batch + 2) * n + 8 * max(GROUP_FLOATS, n))
+    scratch = spikes.new_empty(4 * batch * n + n + 8 * library().row_group(n) * n)
     library().lif_backward(batch, steps, n, *incoming, *(_ptr(t) for t in traces), _ptr(a_tr),
                            *spikes.stride()[:2], *(p_.data_ptr() for p_ in params), _ptr(w_t),
                            float(surrogate) if formed else 0.0, g_drive.data_ptr(), row_sums.data_ptr(), int(sums),
