@@ -301,6 +301,14 @@ static float *tile(int64_t group, int64_t n, const float *c, float *out)
         for (int64_t j = 0; j < n; ++j) out[g * n + j] = c ? c[j] : 0.0f;
     return out;
 }
+/* A row function's five per-neuron constants, each replaced by group copies side by side in tiles (5 group n
+   floats). */
+static void tile_constants(int64_t group, int64_t n, const float **alpha, const float **beta,
+                           const float **threshold, const float **rho, const float **kappa, float *tiles)
+{
+    const float **constants[5] = {alpha, beta, threshold, rho, kappa};
+    for (int k = 0; k < 5; ++k) *constants[k] = tile(group, n, *constants[k], tiles + k * group * n);
+}
 
 /* A row's drive from its input projection p, as lif_drive forms it: fmaf(p, beta, c), c = (1 - beta) bias. */
 static __attribute__((noinline)) void form_drive(int64_t n, const float *restrict p, const float *restrict beta,
@@ -342,11 +350,7 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
     for (int64_t j = 0; j < n; ++j) adaptive |= rho[j] != 0.0f || kappa[j] != 0.0f;
     const forward_row_fn row_fn = forward_rows[2 * adaptive + (keep != 0)];
     if (group > 1) {  /* the per-neuron constants repeated for group rows side by side */
-        alpha = tile(group, n, alpha, tiles);
-        beta = tile(group, n, beta, tiles + w);
-        threshold = tile(group, n, threshold, tiles + 2 * w);
-        rho = tile(group, n, rho, tiles + 3 * w);
-        kappa = tile(group, n, kappa, tiles + 4 * w);
+        tile_constants(group, n, &alpha, &beta, &threshold, &rho, &kappa, tiles);
         if (drive_bias) drive_bias = tile(group, n, drive_bias, tiles + 5 * w);
     }
     for (int64_t t = 0; t < steps; ++t)
@@ -737,11 +741,7 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
     const backward_row_fn row_fn = backward_rows[8 * (a_tr != NULL) + 4 * (surrogate == NULL)
                                                  + 2 * (g_v != NULL || g_u != NULL) + (with_sums != 0)];
     if (group > 1) {  /* the per-neuron constants repeated for group rows side by side */
-        alpha = tile(group, n, alpha, tiles);
-        beta = tile(group, n, beta, tiles + w);
-        threshold = tile(group, n, threshold, tiles + 2 * w);
-        rho = tile(group, n, rho, tiles + 3 * w);
-        kappa = tile(group, n, kappa, tiles + 4 * w);
+        tile_constants(group, n, &alpha, &beta, &threshold, &rho, &kappa, tiles);
         bias = tile(group, n, bias, tiles + 5 * w);
     }
     for (int64_t t = steps - 1; t >= 0; --t)
