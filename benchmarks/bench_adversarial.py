@@ -9,10 +9,13 @@ contender does not pay for the previous one's spinning threads) in one process, 
 - ``adversarial``: our 10-step adversarial step (the paper's method);
 - ``adversarial_warm``: our cheaper schedule (3 steps, warm-started from the previous batch);
 - ``standard_compiled`` / ``adversarial_compiled``: the same two steps with the model compiled for gradient
-  passes (``robust_snn.core.compile_for_training``: the LIF loops unrolled and fused by Inductor, forward and
-  backward; every attack gradient and the loss run through it), as ``fit(..., compile=True)`` trains. JAX's
-  contenders are jit-compiled, so this is the like-for-like pair; the eager rows stay for users who do not
-  compile. Compile times (first two steps) go to stderr; ``--no-compile`` skips these contenders;
+  passes (``robust_snn.core.compile_for_training``, its default: the LIF layers' fused scan as custom ops,
+  Inductor fusing what lies around them; every attack gradient and the loss run through it), as
+  ``fit(..., compile=True)`` trains. JAX's contenders are jit-compiled, so this is the like-for-like pair; the
+  eager rows stay for users who do not compile. Compile times (first two steps) go to stderr;
+  ``--no-compile`` skips these contenders; ``--unrolled`` adds ``standard_compiled_unrolled`` /
+  ``adversarial_compiled_unrolled`` (``unroll=True``: the LIF loops unrolled into the graph and fused by
+  Inductor, forward and backward; compiles for minutes);
 - ``rockpool_jax_standard`` / ``rockpool_jax_adversarial``: Rockpool's ``LinearJax``/``LIFJax`` network,
   a jitted plain step and a jitted ``rockpool.training.adversarial_jax.adversarial_loss`` step
   (``attack_steps=10``). Needs ``pip install jax jaxlib`` (an optional benchmark dependency); skipped if absent.
@@ -24,13 +27,14 @@ Equal work: both attack and train the same families (weights and biases; Rockpoo
 Ratios (ours / theirs): ``adversarial_vs_standard`` (target <= steps + 3 = 13), ``adversarial_vs_rockpool_jax``
 (issue 17 target: <= 0.5 with equal work), ``adversarial_vs_rockpool_jax_per_pass``, plus ``warm_vs_standard``;
 compiled: ``adversarial_compiled_vs_rockpool_jax`` (compiled against jit), its ``_per_pass`` form,
-``adversarial_compiled_vs_standard_compiled`` and ``adversarial_compiled_vs_eager``.
+``adversarial_compiled_vs_standard_compiled``, ``adversarial_compiled_vs_eager`` and, with ``--unrolled``,
+``adversarial_compiled_vs_unrolled``.
 
 Memory: by default the process first calls :func:`robust_snn.retain_freed_memory`, as the command line does
 (every contender shares it); ``--malloc default`` keeps glibc's defaults.
 
 Usage: ``python benchmarks/bench_adversarial.py [--json FILE|-] [--repeats N] [--threads N] [--no-compile]
-[--malloc retain|default]``
+[--unrolled] [--malloc retain|default]``
 """
 
 from __future__ import annotations
@@ -65,13 +69,13 @@ class OursClassifier(nn.Module):
         return self.net(x).mean(1) * 10
 
 
-def our_step(method_name: str, hyper: dict, compiled: bool = False) -> Callable[[], None]:
+def our_step(method_name: str, hyper: dict, compiled: bool = False, unroll: bool = False) -> Callable[[], None]:
     from robust_snn.core import compile_for_training
     from robust_snn.training import make_method
 
     model = OursClassifier()
     if compiled:
-        compile_for_training(model)
+        compile_for_training(model, unroll=unroll)
     method = make_method(method_name, hyper)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(BATCH, T, N_IN, generator=g) * 2
@@ -148,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--block", type=int, default=3, help="consecutive measured steps per contender turn")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled contenders")
+    parser.add_argument("--unrolled", action="store_true",
+                        help="also time compile_for_training(unroll=True) (compiles for minutes)")
     parser.add_argument("--malloc", choices=("retain", "default"), default="retain",
                         help="retain: robust_snn.retain_freed_memory() first (as the CLI); default: glibc's")
     args = parser.parse_args(argv)
@@ -165,10 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         "adversarial_warm": our_step("adversarial-warm", {"eps": 0.1, "beta": 0.5}),
     }
     if not args.no_compile:
-        for name, method, hyper in (("standard_compiled", "standard", {}),
-                                    ("adversarial_compiled", "adversarial", adversarial)):
+        compiled = [("standard_compiled", "standard", {}, False),
+                    ("adversarial_compiled", "adversarial", adversarial, False)]
+        if args.unrolled:
+            compiled += [("standard_compiled_unrolled", "standard", {}, True),
+                         ("adversarial_compiled_unrolled", "adversarial", adversarial, True)]
+        for name, method, hyper, unroll in compiled:
             start = time.perf_counter()
-            steps[name] = our_step(method, hyper, compiled=True)
+            steps[name] = our_step(method, hyper, compiled=True, unroll=unroll)
             steps[name]()
             steps[name]()
             print(f"  compile {name} (first two steps): {time.perf_counter() - start:.1f} s", file=sys.stderr,
@@ -191,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     if "adversarial_compiled" in ms:
         ratios["adversarial_compiled_vs_standard_compiled"] = ms["adversarial_compiled"] / ms["standard_compiled"]
         ratios["adversarial_compiled_vs_eager"] = ms["adversarial_compiled"] / ms["adversarial"]
+        if "adversarial_compiled_unrolled" in ms:
+            ratios["adversarial_compiled_vs_unrolled"] = ms["adversarial_compiled"] / ms["adversarial_compiled_unrolled"]
         if "rockpool_jax_adversarial" in ms:
             ratios["adversarial_compiled_vs_rockpool_jax"] = ms["adversarial_compiled"] / ms["rockpool_jax_adversarial"]
             ratios["adversarial_compiled_vs_rockpool_jax_per_pass"] = (

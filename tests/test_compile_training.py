@@ -1,8 +1,9 @@
 """Compiled gradient passes (``compile_for_training``, ``fit(compile=True)``) against the same passes run eagerly.
 
 The reference is eager autograd through the same network (the fused scan with its hand-written backward, itself
-tested against autograd of the one LIF step): the compiled graph (the loop unrolled and fused by Inductor) must
-give the same loss and gradients. Float64, so that float reassociation inside the compiled kernels cannot tip a
+tested against autograd of the one LIF step): the compiled graph (by default the scan as custom ops inside an
+Inductor graph; with ``unroll=True`` the loop unrolled and fused by Inductor) must give the same loss and
+gradients. Float64, so that float reassociation inside the compiled kernels cannot tip a
 membrane over its threshold or flip the sign of an attack gradient. Tiny networks and few steps: compiling the
 unrolled loop takes seconds here.
 """
@@ -34,11 +35,14 @@ def data(n=6, steps=8, seed=0):
     return torch.randn(n, steps, 4, generator=g, dtype=torch.float64) * 2, torch.randint(0, 3, (n,), generator=g)
 
 
-@pytest.mark.parametrize("name", METHODS, ids=METHODS)
-def test_a_compiled_method_step_gives_the_eager_loss_and_gradients(name):
+CASES = [(name, False) for name in METHODS] + [("standard", True), ("adversarial", True)]
+
+
+@pytest.mark.parametrize(("name", "unroll"), CASES, ids=[f"{n}-{'unrolled' if u else 'scan-op'}" for n, u in CASES])
+def test_a_compiled_method_step_gives_the_eager_loss_and_gradients(name, unroll):
     method_name, hyper = METHODS[name]
     compiled, eager = network(recurrent=True)
-    undo = compile_for_training(compiled)
+    undo = compile_for_training(compiled, unroll=unroll)
     x, y = data()
     results = []
     for model in (compiled, eager):

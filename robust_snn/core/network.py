@@ -148,19 +148,20 @@ def set_trainable(model: nn.Module, families: tuple[str, ...] | list[str]) -> No
 __all__ = ["NetworkConfig", "SNNClassifier", "READOUTS", "compile_for_training", "compile_model", "set_trainable"]
 
 
-def compile_model(model: nn.Module, *, unroll: bool = True, **kwargs: Any) -> Any:
+def compile_model(model: nn.Module, *, unroll: bool = False, **kwargs: Any) -> Any:
     """Opt-in ``torch.compile`` of a model's forward (and, through AOTAutograd, its backward).
 
     Two ways to compile the LIF time loop, same results:
 
-    - ``unroll=True`` (default): the LIF layers switch to their op-by-op path
-      (``use_scan = False``); Dynamo unrolls the time loop into the graph and Inductor fuses it, which removes
-      the per-step Python and autograd overhead of eager mode. Compilation takes longer the more time steps.
-    - ``unroll=False``: the layers keep the fused scan, which Dynamo sees as the custom ops
+    - ``unroll=False`` (default): the layers keep the fused scan, which Dynamo sees as the custom ops
       ``robust_snn::lif_scan`` / ``lif_scan_backward`` (:mod:`robust_snn.core.lif_scan`): no graph break, and
-      compilation that does not grow with the number of steps, but the loop inside the op runs as in eager
-      mode (on the CPU the scan's C loops, on CUDA its Triton kernels), so the step is about as fast as eager.
-      For putting our layers inside a larger compiled program.
+      compilation that does not grow with the number of steps (seconds), but the loop inside the op runs as in
+      eager mode (on the CPU the scan's C loops, on CUDA its Triton kernels), so the step is about as fast as
+      eager; Inductor fuses what lies around the layers. For putting our layers inside a larger compiled
+      program.
+    - ``unroll=True``: the LIF layers switch to their op-by-op path (``use_scan = False``); Dynamo unrolls
+      the time loop into the graph and Inductor fuses it, which removes the per-step Python and autograd
+      overhead of the op-by-op path. Compilation takes longer the more time steps (25-150 s at T = 100).
 
     Measured (``benchmarks/bench_core.py``, T = 100, one thread; see benchmarks/README.md): since the scan runs
     as C loops the two are close and which is faster depends on the CPU: unrolled 5.99 against 6.32 ms for the
@@ -178,7 +179,7 @@ def compile_model(model: nn.Module, *, unroll: bool = True, **kwargs: Any) -> An
     return torch.compile(model, **options)
 
 
-def compile_for_training(model: nn.Module, **kwargs: Any) -> Callable[[], None]:
+def compile_for_training(model: nn.Module, *, unroll: bool = False, **kwargs: Any) -> Callable[[], None]:
     """Compile ``model``'s forward *in place* for gradient steps; returns a function that undoes it.
 
     Why in place and not :func:`compile_model`: training methods and attacks evaluate the model at other
@@ -187,8 +188,9 @@ def compile_for_training(model: nn.Module, **kwargs: Any) -> Callable[[], None]:
     ``forward`` is replaced, so ``model(x)`` and ``functional_call(model, params, x)`` both run the compiled
     graph, and the state dict, names and hooks stay as they are.
 
-    Only passes with autograd enabled take the compiled path (the LIF loops unrolled, as ``compile_model``'s
-    default; forward and backward fused by Inductor); ``torch.no_grad`` passes (validation, evaluation) keep the
+    Only passes with autograd enabled take the compiled path (``unroll`` as in :func:`compile_model`: by default
+    the LIF layers' fused scan as custom ops, with Inductor fusing what lies around them; ``unroll=True``
+    unrolls the LIF loops and fuses forward and backward); ``torch.no_grad`` passes (validation, evaluation) keep the
     eager fused scan, which needs no compilation. So do passes while a submodule has a forward hook (the
     ``dropout`` method's masks): Dynamo does not guard on hooks, so a compiled graph would silently skip a hook
     added after it was compiled. Each new input shape or parameter type (an ``nn.Parameter``
@@ -207,6 +209,8 @@ def compile_for_training(model: nn.Module, **kwargs: Any) -> Callable[[], None]:
     def forward(*args: Any, **kw: Any) -> Any:
         if not torch.is_grad_enabled() or any(m._forward_hooks or m._forward_pre_hooks for m in submodules):
             return eager(*args, **kw)
+        if not unroll:
+            return compiled(*args, **kw)
         before = [layer.use_scan for layer in layers]
         for layer in layers:
             layer.use_scan = False

@@ -136,12 +136,13 @@ def fit(
     train where it is); the batches follow the model's device, the random draws stay on CPU generators
     (:mod:`robust_snn.runtime.accelerator`), and the model is returned on that device.
     ``compile``: run every gradient pass (the loss and, for attack-based methods, each attack gradient) through
-    ``torch.compile`` (:func:`~robust_snn.core.network.compile_for_training`; validation stays eager): faster
-    steps after a compilation of a minute or more per input shape, so it pays for long runs. Each step's loss and
-    gradients agree with eager training up to float rounding (2e-6 relative on the demo network), but over a run
-    the rounding flips spikes and the runs drift apart (synth-kws, 2 epochs, same seed: validation accuracy 0.467
-    compiled, 0.504 eager), so a compiled run is not the eager run's bit-for-bit twin; two compiled runs with the
-    same seed are identical. The model is returned uncompiled.
+    ``torch.compile`` (:func:`~robust_snn.core.network.compile_for_training`, the LIF layers' scan as custom ops;
+    validation stays eager): steps 5-10% faster on the development CPU after a compilation of seconds per input
+    shape (``benchmarks/bench_adversarial.py``), so it pays for long runs. Each step's loss and gradients agree
+    with eager training up to float rounding, but over a run the rounding flips spikes and the runs drift apart
+    (``robust-snn train --data synth-kws --epochs 2 --threads 1``, same seed: validation accuracy 0.468
+    compiled, 0.494 eager), so a compiled run is not the eager run's bit-for-bit twin; two compiled runs with
+    the same seed are identical. The model is returned uncompiled.
     """
     model = place(model, accelerator, in_place=True)
     device = module_device(model)
