@@ -164,11 +164,12 @@ def compile_model(model: nn.Module, *, unroll: bool = False, **kwargs: Any) -> A
       overhead of the op-by-op path. Compilation takes longer the more time steps (25-150 s at T = 100).
 
     Measured (``benchmarks/bench_core.py``, T = 100, one thread; see benchmarks/README.md): since the scan runs
-    as C loops the two are close and which is faster depends on the CPU: unrolled 5.99 against 6.32 ms for the
-    scan op on the AVX-512 development machine (eager 5.89), 12.62 against 10.62 on an AVX2 AMD EPYC (eager
-    10.47); compiling the unrolled loop takes about 25 s there, the scan op 0.3 s. Compilation costs once per
-    input shape, so it pays for long training runs, not for a quick evaluation. Needs a C++ compiler
-    (Inductor's CPU backend).
+    as C loops the two are close and which is faster depends on the CPU: on an AVX2 AMD EPYC the scan op
+    14.37 / 13.56 ms against 18.55 / 17.88 unrolled (two runs, 2026-12-01; eager 14.86 / 13.19), compiled in
+    4 s against 37 s; on an AVX-512 Intel machine (2026-11-30) unrolled 5.99 against 6.32 for the scan op
+    (eager 5.89). Hence the default: never much slower, and a compile time that does not grow with T.
+    Compilation costs once per input shape, so it pays for long training runs, not for a quick evaluation.
+    Needs a C++ compiler (Inductor's CPU backend).
     Returns the compiled callable, which shares the parameters with ``model`` (under other parameter names: to
     train with the package's methods and attacks, use :func:`compile_for_training` or ``fit(compile=True)``).
     """
