@@ -137,8 +137,10 @@ def fit(
     (:mod:`robust_snn.runtime.accelerator`), and the model is returned on that device.
     ``compile``: run every gradient pass (the loss and, for attack-based methods, each attack gradient) through
     ``torch.compile`` (:func:`~robust_snn.core.network.compile_for_training`, the LIF layers' scan as custom ops;
-    validation stays eager): steps 5-10% faster on the development CPU after a compilation of seconds per input
-    shape (``benchmarks/bench_adversarial.py``), so it pays for long runs. Each step's loss and gradients agree
+    validation stays eager), compiled in seconds per input shape. On the CPU, where the scan runs as C loops, a
+    compiled step costs 0.93-1.03x an eager one (four runs of ``benchmarks/bench_core.py`` and
+    ``bench_adversarial.py`` on the development CPU); on a GPU, compiling the Linear + LIF step took 0.6-0.65x
+    eager's time (``benchmarks/bench_gpu.py``), so it is for long runs there. Each step's loss and gradients agree
     with eager training up to float rounding, but over a run the rounding flips spikes and the runs drift apart
     (``robust-snn train --data synth-kws --epochs 2 --threads 1``, same seed: validation accuracy 0.468
     compiled, 0.494 eager), so a compiled run is not the eager run's bit-for-bit twin; two compiled runs with
