@@ -418,3 +418,53 @@ def test_two_layers_with_time_major_gradients_match_the_python_loop(kw, trained,
     assert g1.keys() == g2.keys()
     for name, value in g2.items():
         assert torch.allclose(g1[name], value, rtol=1e-4, atol=1e-5 + 1e-5 * float(value.abs().max())), name
+
+
+@compiled
+@pytest.mark.parametrize("kw", [{}, {"recurrent": True}], ids=["ffwd", "recurrent"])
+def test_a_frozen_beta_leaves_the_u_trace_out_with_autograds_gradients(kw, monkeypatch):
+    """beta's gradient is the U trace's only reader in the backward pass: with the synaptic time constant frozen
+    the C forward writes no U trace, and every other gradient (the membrane's time constant and the threshold
+    too: the backward's per-row sums then run without U) is still autograd's; a recorded layer keeps it."""
+    if kw and not lif_scan_cpu.wide_vectors():
+        pytest.skip("recurrent layers take the C loops on AVX-512 and AVX2+FMA builds only")
+    lif, (x, w) = layer(**kw), data()
+    lif.log_tau_syn.requires_grad_(False)
+    reference = copy.deepcopy(lif)
+    reference.use_scan = False
+    kept = []
+    original = lif_scan_cpu.forward
+
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
+        kept.append(out[2] is not None)
+        return out
+
+    monkeypatch.setattr(lif_scan_cpu, "forward", recording)
+    results = []
+    for module in (lif, reference):
+        spikes = module(x)
+        (spikes * w).sum().backward()
+        results.append((spikes.detach(), {n: p.grad.clone() for n, p in module.named_parameters() if p.requires_grad}))
+    assert kept == [False]
+    (s1, g1), (s2, g2) = results
+    assert s1.sum() > 50 and torch.equal(s1, s2)
+    assert set(g1) == set(g2) == {n for n, p in lif.named_parameters() if n != "log_tau_syn"}
+    for name, value in g2.items():
+        atol = 1e-5 + 2e-6 * float(value.abs().max())
+        assert torch.allclose(g1[name], value, rtol=1e-4, atol=atol), name
+    spikes, state = lif(x, record=True)  # recorded: U is kept (the current is U - bias)
+    assert kept[-1] is True and torch.equal(spikes, s1)
+
+
+def test_asking_for_betas_gradient_without_the_u_trace_is_an_error():
+    g = torch.Generator().manual_seed(0)
+    n = 5
+    beta = torch.full((n,), 0.8, requires_grad=True)
+    spikes, _, u, _ = scan_module.LIFScan.apply(
+        torch.randn(3, 7, n, generator=g), torch.zeros(n), torch.full((n,), 0.9), beta, torch.full((n,), 0.5),
+        None, None, None, Surrogate("fast_sigmoid").shape, 25.0, False, False)
+    if u.numel() > 0:
+        pytest.skip("this call did not take the C loops, which alone leave U out")
+    with pytest.raises(RuntimeError, match="kept no U trace"):
+        spikes.sum().backward()

@@ -118,3 +118,13 @@ def test_compiled_inference_has_no_graph_break_and_the_eager_logits():
         assert torch._dynamo.explain(model)(x).graph_break_count == 0
         compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
         assert torch.equal(compiled(x), model(x))
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_the_scan_op_without_its_u_trace_passes_opcheck(recurrent):
+    # keep_u=False: U comes back empty (beta needs no gradient, and U is its only reader in the backward pass)
+    inputs = list(op_inputs(recurrent, adaptive=False))
+    inputs[3] = inputs[3].detach()
+    out = lif_scan.lif_scan_op(*inputs, "fast_sigmoid", 25.0, True, False)
+    assert out[2].numel() == 0 and out[0].shape == inputs[0].shape
+    torch.library.opcheck(lif_scan.lif_scan_op, (*inputs, "fast_sigmoid", 25.0, True, False))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .lif_scan import lif_scan, lif_spikes
+from .lif_scan import keeps_u, lif_scan, lif_spikes
 from .lif_step import LIFParams, decay, initial_state, lif_drive, lif_step, project, recurrent_matrix
 from .parameters import Parameter, initialise
 from .surrogates import Surrogate
@@ -164,7 +164,8 @@ class LIFLayer(nn.Module):
             return lif_spikes(projection, bias, alpha, beta, threshold, w_rec_t, rho, kappa, projected=True)
         if self.use_scan:
             out, vmem, u = lif_scan(projection, bias, alpha, beta, threshold, w_rec_t, rho, kappa,
-                                    self.surrogate.shape, self.surrogate.effective_scale, projected=True)
+                                    self.surrogate.shape, self.surrogate.effective_scale, projected=True,
+                                    keep_u=keeps_u(beta, record))
             return (out, LIFState(vmem, u - bias, out)) if record else out
 
         # The reference: the same step under autograd, op by op, with the surrogate spike function.

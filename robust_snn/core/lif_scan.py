@@ -128,17 +128,19 @@ use_triton_kernels = True
 use_cpu_kernels = True
 
 
-def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces, projected=False):  # noqa: ANN001, ANN202
+def _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces, projected=False, keep_u=True):  # noqa: ANN001, ANN202, E501
     """The forward loop: :func:`~robust_snn.core.lif_step.lif_step` over time, without autograd recording.
 
     With ``keep_traces=False`` only spikes are kept (inference: no backward pass will need the membrane and
     current traces, and writing them out is a third of an ensemble's time). ``projected``: ``drive`` is the
     input projection ``P``, and the drive is ``lif_drive(P, bias, beta)`` (formed row by row inside the CPU
-    loops, else first)."""
+    loops, else first). ``keep_u=False``: the ``U`` trace may be left out (``None``; the CPU loops do, other
+    paths keep it)."""
     adaptive = rho is not None
     kernels = _kernels_for(drive, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
     if kernels is lif_scan_cpu:
-        return kernels.forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces, projected)
+        return kernels.forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces, projected,
+                               keep_u)
     if projected:
         drive = lif_drive(drive, bias, beta)
     if kernels is not None:
@@ -159,10 +161,12 @@ class LIFScan(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale, projected=False):  # noqa: ANN001, ANN205, E501
+    def forward(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale, projected=False,  # noqa: ANN001, ANN205
+                keep_u=True):
         spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True,
-                                       projected=projected)
-        return spikes, vmem, us, (adapt if adapt is not None else drive.new_zeros(0))
+                                       projected=projected, keep_u=keep_u)
+        return (spikes, vmem, us if us is not None else drive.new_zeros(0),
+                adapt if adapt is not None else drive.new_zeros(0))
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # noqa: ANN001
@@ -172,6 +176,8 @@ class LIFScan(torch.autograd.Function):
         ctx.projected = bool(rest and rest[0])
         ctx.has_rec, ctx.adaptive = w_rec is not None, rho is not None
         ctx.mark_non_differentiable(adapt)
+        if u.numel() == 0:  # not kept
+            ctx.mark_non_differentiable(u)
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(
             bias, alpha, beta, threshold,
@@ -187,7 +193,7 @@ class LIFScan(torch.autograd.Function):
     def backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN205
         *saved, proj = ctx.saved_tensors
         return (*_backward(g_spikes, g_vmem, g_u, *saved, ctx.needs_input_grad[:8], ctx.shape, ctx.scale,
-                           ctx.projected, proj), None, None, None)
+                           ctx.projected, proj), None, None, None, None)
 
 
 def _recurrent_weight_grad(spikes: torch.Tensor, g_u: torch.Tensor) -> torch.Tensor:
@@ -261,6 +267,9 @@ def _adjoint(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold, w_rec, rho, ka
     ``None`` is returned)."""
     has_rec, adaptive = w_rec is not None, rho is not None
     batch, steps, n = spikes.shape
+    if need[3] and u.numel() == 0:
+        raise RuntimeError("lif_scan: beta's gradient was asked for, but the forward pass kept no U trace "
+                           "(keep_u=False is only for a beta that needs no gradient)")
     kernels = _kernels_for(spikes, w_rec, rho, bias, alpha, beta, threshold, *((rho, kappa) if adaptive else ()))
     if fused_projection is not None and kernels is not lif_scan_cpu:
         return None
@@ -356,21 +365,25 @@ _SURROGATE_NAMES = {fn: name for name, (fn, _) in _SHAPES.items()}
 def lif_scan_op(
     drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
     w_rec: torch.Tensor | None, rho: torch.Tensor | None, kappa: torch.Tensor | None, surrogate: str, scale: float,
-    projected: bool = False,
+    projected: bool = False, keep_u: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:class:`LIFScan`'s forward as an operator: spikes, membrane, ``U`` and the adaptation trace (empty when
     not adaptive). ``surrogate`` names the pseudo-derivative (:mod:`robust_snn.core.surrogates`) and ``scale``
     is its parameter; the backward pass uses them. ``projected``: ``drive`` is the input projection
-    (:func:`_run`)."""
+    (:func:`_run`). ``keep_u=False``: ``U`` is returned empty (beta needs no gradient; on every device, so
+    that the shape function can say so)."""
     spikes, vmem, us, adapt = _run(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, keep_traces=True,
-                                   projected=projected)
-    return spikes, vmem, us, (adapt if adapt is not None else drive.new_zeros(0))
+                                   projected=projected, keep_u=keep_u)
+    return (spikes, vmem, us if keep_u else drive.new_zeros(0),
+            adapt if adapt is not None else drive.new_zeros(0))
 
 
 @lif_scan_op.register_fake
-def _lif_scan_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale, projected=False):  # noqa: ANN001, ANN202, E501
+def _lif_scan_fake(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale, projected=False,  # noqa: ANN001, ANN202
+                   keep_u=True):
     adapt = time_major_like(drive) if rho is not None else drive.new_zeros(0)
-    return time_major_like(drive), time_major_like(drive), time_major_like(drive), adapt
+    return (time_major_like(drive), time_major_like(drive),
+            time_major_like(drive) if keep_u else drive.new_zeros(0), adapt)
 
 
 @torch.library.custom_op("robust_snn::lif_scan_backward", mutates_args=())
@@ -401,10 +414,12 @@ def _lif_scan_backward_fake(g_spikes, g_vmem, g_u, bias, alpha, beta, threshold,
 
 
 def _setup_context(ctx, inputs, output):  # noqa: ANN001, ANN202
-    drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale, projected = inputs
+    drive, bias, alpha, beta, threshold, w_rec, rho, kappa, surrogate, scale, projected, keep_u = inputs
     spikes, vmem, u, adapt = output
     ctx.surrogate, ctx.scale, ctx.projected = surrogate, scale, projected
     ctx.mark_non_differentiable(adapt)
+    if not keep_u:
+        ctx.mark_non_differentiable(u)
     ctx.set_materialize_grads(False)
     ctx.save_for_backward(bias, alpha, beta, threshold, w_rec, rho, kappa, spikes, vmem, u, adapt,
                           drive if projected and ctx.needs_input_grad[3] else None)  # P, for beta's gradient
@@ -414,7 +429,7 @@ def _op_backward(ctx, g_spikes, g_vmem, g_u, _g_adapt):  # noqa: ANN001, ANN202
     needs = [bool(n) for n in ctx.needs_input_grad[:8]]
     *saved, proj = ctx.saved_tensors
     grads = lif_scan_backward_op(g_spikes, g_vmem, g_u, *saved, needs, ctx.surrogate, ctx.scale, ctx.projected, proj)
-    return (*(g if need else None for g, need in zip(grads, needs)), None, None, None)
+    return (*(g if need else None for g, need in zip(grads, needs)), None, None, None, None)
 
 
 lif_scan_op.register_autograd(_op_backward, setup_context=_setup_context)
@@ -453,6 +468,7 @@ def lif_scan(
     shape: Shape,
     scale: float,
     projected: bool = False,
+    keep_u: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the loop; returns spikes, membrane after reset, and ``U = I_syn + bias``, each ``(batch, time, n)``.
 
@@ -461,12 +477,26 @@ def lif_scan(
     the same numbers; on the CPU row by row inside its loops, which saves writing the drive out and reading it
     back, and the gradient's passes through ``lif_drive`` the other way); ``w_rec`` is ``(beta * W_rec).T`` or
     None; ``rho``/``kappa`` are the adaptation decay and strength, or None for a non-adaptive layer.
+    ``keep_u=False``: the caller will not read ``U`` and ``beta`` needs no gradient (``U``'s only reader in the
+    backward pass): ``U`` may come back empty, which spares the CPU loops a write pass (see
+    :func:`keeps_u`).
     """
     name = _SURROGATE_NAMES.get(shape)
     if name is not None and _compiling():
         spikes, vmem, u, _ = lif_scan_op(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, name, float(scale),
-                                         projected)
+                                         projected, keep_u)
     else:
         spikes, vmem, u, _ = LIFScan.apply(drive, bias, alpha, beta, threshold, w_rec, rho, kappa, shape, scale,
-                                           projected)
+                                           projected, keep_u)
     return spikes, vmem, u
+
+
+def keeps_u(beta: torch.Tensor, record: bool) -> bool:
+    """Whether a layer's scan must keep its ``U`` trace: it records it, or ``beta`` may be differentiated
+    (``requires_grad``, or a ``torch.func`` transform's tensor, whose gradient tracking ``requires_grad`` does
+    not show), or the layer is not on the CPU (only the CPU loops leave the trace out; the GPU kernels read
+    it in every backward pass)."""
+    if record or beta.device.type != "cpu" or beta.requires_grad:
+        return True
+    # (Dynamo cannot trace the functorch query; a compiled graph is traced outside torch.func transforms)
+    return not _compiling() and torch._C._functorch.is_functorch_wrapped_tensor(beta)

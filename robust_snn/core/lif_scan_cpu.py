@@ -318,7 +318,8 @@ static __attribute__((noinline)) void form_drive(int64_t n, const float *restric
 }
 
 /* Forward. drive rows at b * d_sb + t * d_st (unit neuron stride); traces time-major (o_sb, o_st). State before
-   step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written. w_rec (n x n, or NULL): recurrent weights,
+   step 0: U = bias, V' = 0, A = 0. keep = 0: only spikes are written; u_out NULL: no U trace (beta's gradient,
+   its only reader, not wanted). w_rec (n x n, or NULL): recurrent weights,
    the current S_{t-1} w_rec added to the drive from the second step on. drive_bias (n floats, or NULL): the
    rows given are the input projection P, and each row's drive is formed as lif_drive forms it,
    fmaf(P, beta, drive_bias) with drive_bias = (1 - beta) bias (one rounding, as its addcmul). Rows run
@@ -366,7 +367,7 @@ void lif_forward(int64_t batch, int64_t steps, int64_t n, const float *drive, in
                 d = x;
             }
             row_fn(m, d, alpha, beta, threshold, rho, kappa, us + b * n, vs + b * n, as + b * n, spikes + at,
-                   keep ? vmem + at : junk, keep ? u_out + at : junk + w, keep && a_out ? a_out + at : junk + 2 * w);
+                   keep ? vmem + at : junk, keep && u_out ? u_out + at : junk + w, keep && a_out ? a_out + at : junk + 2 * w);
         }
 }
 
@@ -708,7 +709,7 @@ static __attribute__((noinline)) void projection_grad_row(int64_t n, const float
    (unit neuron stride; a stride may be 0, a broadcast), or NULL; a_tr NULL when not adaptive. Writes gU
    (= dLoss/d drive) into g_drive (time-major) and the per-row sums
    over time of gV_t V'_{t-1}, gU_t U_{t-1}, gTheta_t, gA_t A_{t-1}, gTheta_t A_{t-1} into sums (5, batch, n)
-   (with_sums = 0: left at zero).
+   (with_sums = 0: left at zero; u_tr NULL: the forward pass kept no U trace, and beta's sum is not wanted).
    w_rec_t: the transposed recurrent weights (n x n), or NULL. surrogate: H'(V_t - theta_t) for every step, or
    NULL: formed row by row as fast_sigmoid with slope surrogate_scale (backward_body). proj_sums (2, batch, n),
    or NULL: the forward pass formed the drive from the input projection P (lif_forward's drive_bias), and
@@ -757,7 +758,7 @@ void lif_backward(int64_t batch, int64_t steps, int64_t n, const float *g_s, int
                    g_u ? g_u + b * gu_sb + t * gu_st : zeros, surrogate ? surrogate + at : zeros,
                    vmem + at, spikes + at,
                    t > 0 ? vmem + at - o_st : zeros,           /* V'_{t-1}, V'_{-1} = 0 */
-                   t > 0 ? u_tr + at - o_st : bias,            /* U_{t-1}, U_{-1} = bias */
+                   t == 0 ? bias : u_tr ? u_tr + at - o_st : zeros,  /* U_{t-1}, U_{-1} = bias */
                    t > 0 && a_tr ? a_tr + at - o_st : zeros,   /* A_{t-1}, A_{-1} = 0 */
                    alpha, beta, threshold, rho, kappa, gvn + row, gun + row, gan + row, gthn + row,
                    g_drive + at, sums + row, sums + plane + row, sums + 2 * plane + row,
@@ -973,18 +974,21 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 def forward(drive: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
             threshold: torch.Tensor, w_rec: torch.Tensor | None, rho: torch.Tensor | None,
-            kappa: torch.Tensor | None, keep_traces: bool, projected: bool = False) -> tuple[torch.Tensor | None, ...]:
+            kappa: torch.Tensor | None, keep_traces: bool, projected: bool = False,
+            keep_u: bool = True) -> tuple[torch.Tensor | None, ...]:
     """Spikes, membrane after reset, ``U`` and the adaptation trace, as :func:`robust_snn.core.lif_scan._run`
     returns them (time-major; membrane, ``U`` and adaptation ``None`` unless ``keep_traces``, adaptation
     ``None`` when not adaptive). ``projected``: ``drive`` is the input projection ``P``, and each row's drive is
     formed from it as :func:`~robust_snn.core.lif_step.lif_drive` forms it (the same numbers, without writing
-    the drive out and reading it back)."""
+    the drive out and reading it back). ``keep_u=False`` (with ``keep_traces``): no ``U`` trace (``None``), one
+    write pass less, where nothing will read it (beta's gradient is its only reader in the backward pass)."""
     batch, steps, n = drive.shape
     drive = drive.detach()
     if drive.stride(2) != 1:
         drive = drive.contiguous()
     spikes = time_major_like(drive)
-    vmem, u = (time_major_like(drive), time_major_like(drive)) if keep_traces else (None, None)
+    vmem = time_major_like(drive) if keep_traces else None
+    u = time_major_like(drive) if keep_traces and keep_u else None
     adapt = time_major_like(drive) if keep_traces and rho is not None else None
     params = _vectors(drive, bias, alpha, beta, threshold, rho, kappa)
     w = None if w_rec is None else w_rec.detach().contiguous()
@@ -1021,8 +1025,8 @@ def backward(g_spikes: torch.Tensor | None, g_vmem: torch.Tensor | None, g_u: to
     formed = not isinstance(surrogate, torch.Tensor)
     # Every trace in the spikes' layout (a copy only where one differs): the C loops index them by one offset.
     # Incoming gradients are read where they are, in rows of unit neuron stride (else copied).
-    traces = [None if t is None else in_trace_layout(t.detach().float(), spikes)
-              for t in (None if formed else surrogate, spikes, vmem, u)]
+    traces = [None if t is None or t.numel() == 0 else in_trace_layout(t.detach().float(), spikes)
+              for t in (None if formed else surrogate, spikes, vmem, u)]  # (u empty: not kept, beta not trained)
     a_tr = in_trace_layout(adapt.detach().float(), spikes) if rho is not None else None
     grads = [None if g is None else g.detach().float() for g in (g_spikes, g_vmem, g_u)]
     # A narrow layer without recurrent weights runs a step's rows in groups (the C source's row_group), which
